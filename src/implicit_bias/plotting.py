@@ -1,0 +1,85 @@
+"""Shared figure style (Agg backend, paper-sized fonts) and saving."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+STYLE = {
+    "figure.dpi": 150,
+    "savefig.dpi": 200,
+    "savefig.bbox": "tight",
+    "font.size": 9,
+    "axes.titlesize": 9,
+    "axes.labelsize": 9,
+    "legend.fontsize": 8,
+    "xtick.labelsize": 8,
+    "ytick.labelsize": 8,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "lines.linewidth": 1.4,
+    "pdf.fonttype": 42,
+}
+
+#: One colour per method, the same in every figure.
+METHOD_COLORS = {
+    "dop": "#d62728",
+    "apg": "#1f77b4",
+    "mf_l1_exact": "#1f77b4",
+    "mf_l1_over": "#000000",
+    "gd": "#1f77b4",
+    "restarted": "#d62728",
+    "dip": "#7f7f7f",
+    "dip_l1": "#1f77b4",
+}
+
+METHOD_LABELS = {
+    "dop": "DOP (ours, discrepant rates)",
+    "apg": "APG (convex)",
+    "mf_l1_exact": "MF-$\\ell_1$, exact rank",
+    "mf_l1_over": "MF-$\\ell_1$, over-parameterized",
+    "gd": "gradient descent",
+    "restarted": "restarted GD (Alg. 1)",
+    "dip": "DIP",
+    "dip_l1": "DIP-$\\ell_1$",
+}
+
+
+def figure(ncols: int = 1, nrows: int = 1, width: float = 3.4, height: float = 2.6, **kw):
+    """A figure of ``nrows x ncols`` panels, each ``width x height`` inches, in house style."""
+    with plt.rc_context(STYLE):
+        return plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows), squeeze=False, **kw)
+
+
+def save_figure(fig, path: str | Path) -> None:
+    """Save ``fig`` (format from the suffix), creating folders."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with plt.rc_context(STYLE):
+        fig.savefig(path)
+
+
+def mean_band(frame: pd.DataFrame, by: str, value: str, spread: float = 1.0) -> pd.DataFrame:
+    """Mean of ``value`` over trials at each ``by``, with ``lo``/``hi`` = mean -+ spread*std."""
+    g = frame.groupby(by)[value]
+    out = pd.DataFrame({"mean": g.mean(), "std": g.std(ddof=0).fillna(0.0), "count": g.size()})
+    out["lo"] = out["mean"] - spread * out["std"]
+    out["hi"] = out["mean"] + spread * out["std"]
+    return out.reset_index()
+
+
+def geometric_band(frame: pd.DataFrame, by: str, value: str) -> pd.DataFrame:
+    """Geometric mean with a one-sigma band in log space, for log-scale axes."""
+    logs = frame.assign(_log=np.log10(frame[value].clip(lower=1e-300)))
+    out = mean_band(logs, by, "_log")
+    for col in ("mean", "lo", "hi"):
+        out[col] = 10.0 ** out[col]
+    return out

@@ -1,0 +1,313 @@
+r"""Robust PCA: the planted problem, double over-parameterization (DOP) and MF-l1.
+
+Problem (You, Zhu, Qu, Ma 2020, Sec. 4.1): :math:`Y = X_* + S_*` with
+:math:`X_* = U_* U_*^\top`, :math:`U_* \in \mathbb{R}^{n\times r}` standard Gaussian, and
+:math:`S_*` holding :math:`\mathrm{round}(p n^2)` entries drawn from :math:`N(0, 10^2)` at
+uniformly random positions.
+
+Every solver here is batched: tensors carry a leading batch dimension ``B`` (trials,
+learning-rate ratios, grid cells), so one call runs many independent problems.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .progress import progress_bar
+
+
+@dataclass
+class RPCAInstance:
+    """One planted robust-PCA problem (NumPy, float64)."""
+
+    X: np.ndarray
+    S: np.ndarray
+
+    @property
+    def Y(self) -> np.ndarray:
+        return self.X + self.S
+
+
+def rpca_problem(
+    n: int, rank: int, p: float, rng: np.random.Generator, outlier_std: float = 10.0
+) -> RPCAInstance:
+    """Draw a planted robust-PCA instance.
+
+    :param n: matrix size.
+    :param rank: rank ``r`` of :math:`X_*` (``0 <= r <= n``).
+    :param p: fraction of corrupted entries, in ``[0, 1]``.
+    :param rng: the trial's NumPy generator (the only source of randomness).
+    :param outlier_std: standard deviation of the corruptions (the paper: 10).
+    :returns: the instance.
+    """
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    if not 0 <= rank <= n:
+        raise ValueError(f"rank must be in [0, n={n}], got {rank}")
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"p must be in [0, 1], got {p}")
+    U = rng.standard_normal((n, rank))
+    X = U @ U.T
+    S = np.zeros(n * n)
+    count = int(round(p * n * n))
+    where = rng.choice(n * n, size=count, replace=False)
+    S[where] = rng.normal(0.0, outlier_std, size=count)
+    return RPCAInstance(X=X, S=S.reshape(n, n))
+
+
+def relative_error(estimate: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
+    r""":math:`\|A - B\|_F / \|B\|_F` over the last two dimensions (0/0 counts as 0)."""
+    num = torch.linalg.matrix_norm(estimate - truth)
+    den = torch.linalg.matrix_norm(truth)
+    return torch.where(den > 0, num / den.clamp_min(torch.finfo(den.dtype).tiny), num)
+
+
+# ---------------------------------------------------------------------------------------
+# Double over-parameterization
+# ---------------------------------------------------------------------------------------
+
+
+def dop_objective(U: torch.Tensor, g: torch.Tensor, h: torch.Tensor, Y: torch.Tensor):
+    r"""The DOP loss, per batch element.
+
+    .. math:: f(U, g, h) = \tfrac14 \| U U^\top + g\circ g - h\circ h - Y \|_F^2
+    """
+    R = U @ U.mT + g * g - h * h - Y
+    return 0.25 * (R * R).sum(dim=(-2, -1))
+
+
+def dop_gradients(U: torch.Tensor, g: torch.Tensor, h: torch.Tensor, Y: torch.Tensor):
+    r"""Closed-form gradients of :func:`dop_objective`.
+
+    With :math:`R = UU^\top + g\circ g - h\circ h - Y`:
+    :math:`\nabla_U f = \tfrac12 (R + R^\top) U`, :math:`\nabla_g f = R\circ g`,
+    :math:`\nabla_h f = -R\circ h`.
+
+    :returns: ``(grad_U, grad_g, grad_h)``.
+    """
+    R = U @ U.mT + g * g - h * h - Y
+    return 0.5 * (R + R.mT) @ U, R * g, -R * h
+
+
+@dataclass
+class DescentResult:
+    """What a batched descent returns.
+
+    :ivar X: final low-rank estimate, ``(B, n, n)``.
+    :ivar S: final sparse estimate, ``(B, n, n)`` (zeros for methods without one).
+    :ivar iterations: the recorded iterations, ``(T,)``.
+    :ivar curves: metric name to a ``(T, B)`` tensor recorded at ``iterations``.
+    :ivar diverged: ``(B,)`` booleans, True where a non-finite value appeared.
+    :ivar steps_run: how many steps were taken (fewer than asked if every run diverged).
+    """
+
+    X: torch.Tensor
+    S: torch.Tensor
+    iterations: torch.Tensor
+    curves: dict
+    diverged: torch.Tensor
+    steps_run: int
+
+
+def record_steps(steps: int, record_every: int) -> list[int]:
+    """Iterations at which curves are recorded: 0, every ``record_every``, and the last."""
+    if record_every < 1:
+        raise ValueError(f"record_every must be >= 1, got {record_every}")
+    marks = list(range(0, steps + 1, record_every))
+    if marks[-1] != steps:
+        marks.append(steps)
+    return marks
+
+
+class _Recorder:
+    """Keeps metrics on the device; the host reads them once, at the end."""
+
+    def __init__(self, steps: int, record_every: int, names, batch: int, like: torch.Tensor):
+        self.marks = record_steps(steps, record_every)
+        self.index = {m: i for i, m in enumerate(self.marks)}
+        self.values = {
+            k: torch.full((len(self.marks), batch), float("nan"), dtype=like.dtype, device=like.device)
+            for k in names
+        }
+        self.filled = 0
+
+    def wants(self, step: int) -> bool:
+        return step in self.index
+
+    def put(self, step: int, **metrics):
+        i = self.index[step]
+        for k, v in metrics.items():
+            self.values[k][i] = v
+        self.filled = i + 1
+
+    def result(self):
+        its = torch.tensor(self.marks[: self.filled])
+        return its, {k: v[: self.filled] for k, v in self.values.items()}
+
+
+def _check_lr(lr, steps):
+    if not lr > 0:
+        raise ValueError(f"learning rate must be > 0, got {lr}")
+    if steps < 0:
+        raise ValueError(f"steps must be >= 0, got {steps}")
+
+
+def dop_descent(
+    Y: torch.Tensor,
+    U0: torch.Tensor,
+    g0: torch.Tensor,
+    h0: torch.Tensor,
+    alpha: torch.Tensor | float,
+    lr: float,
+    steps: int,
+    record_every: int = 100,
+    X_true: torch.Tensor | None = None,
+    S_true: torch.Tensor | None = None,
+    desc: str | None = None,
+) -> DescentResult:
+    r"""Gradient descent with discrepant learning rates on the DOP loss (paper eq. 6).
+
+    .. math::
+        U \leftarrow U - \tau \nabla_U f, \qquad
+        g \leftarrow g - \alpha\tau \nabla_g f, \qquad
+        h \leftarrow h - \alpha\tau \nabla_h f
+
+    with :math:`f` of :func:`dop_objective`. Output :math:`X = UU^\top`,
+    :math:`S = g\circ g - h\circ h`.
+
+    :param Y: observations, ``(B, n, n)``.
+    :param U0: initial factor, ``(B, n, k)``; the paper uses ``k = n``.
+    :param g0: initial ``g``, ``(B, n, n)``; :param h0: initial ``h``, same shape.
+    :param alpha: learning-rate ratio, a scalar or one per batch element ``(B,)``.
+    :param lr: the step :math:`\tau` for ``U``.
+    :param steps: number of gradient steps.
+    :param record_every: record metrics every this many steps (and at the last).
+    :param X_true: ground truth for ``rel_err_X`` curves (optional).
+    :param S_true: ground truth for ``rel_err_S`` curves (optional).
+    :param desc: progress-bar label; None for no bar.
+    :returns: a :class:`DescentResult`; non-finite runs are flagged, not raised.
+    """
+    _check_lr(lr, steps)
+    B = Y.shape[0]
+    alpha_t = torch.as_tensor(alpha, dtype=Y.dtype, device=Y.device).reshape(-1, 1, 1)
+    if alpha_t.numel() not in (1, B):
+        raise ValueError(f"alpha must be a scalar or have one value per batch element ({B})")
+    if bool((alpha_t <= 0).any()):
+        raise ValueError("alpha must be > 0")
+    U, g, h = U0.clone(), g0.clone(), h0.clone()
+    step_gh = alpha_t * lr
+    names = ["loss"] + (["rel_err_X"] if X_true is not None else []) + (
+        ["rel_err_S"] if S_true is not None else []
+    )
+    rec = _Recorder(steps, record_every, names, B, Y)
+    diverged = torch.zeros(B, dtype=torch.bool, device=Y.device)
+
+    def record(k, R):
+        X = U @ U.mT
+        m = {"loss": 0.25 * (R * R).sum(dim=(-2, -1))}
+        if X_true is not None:
+            m["rel_err_X"] = relative_error(X, X_true)
+        if S_true is not None:
+            m["rel_err_S"] = relative_error(g * g - h * h, S_true)
+        rec.put(k, **m)
+        return m["loss"]
+
+    steps_run = 0
+    with progress_bar(steps, desc) as bar:
+        for k in range(steps + 1):
+            D = g * g
+            D.sub_(h * h).sub_(Y)
+            R = torch.baddbmm(D, U, U.mT)
+            if rec.wants(k):
+                loss = record(k, R)
+                # The only host synchronisation: at recorded steps, to stop runs that blew up.
+                diverged |= ~torch.isfinite(loss)
+                if bool(diverged.all()):
+                    break
+            if k == steps:
+                break
+            Rsym = R + R.mT
+            U = torch.baddbmm(U, Rsym, U, alpha=-0.5 * lr)
+            aR = step_gh * R
+            g.mul_(1.0 - aR)
+            h.mul_(1.0 + aR)
+            steps_run = k + 1
+            bar.update(1)
+    X = U @ U.mT
+    S = g * g - h * h
+    diverged |= ~torch.isfinite(X).all(dim=(-2, -1)) | ~torch.isfinite(S).all(dim=(-2, -1))
+    its, curves = rec.result()
+    return DescentResult(X, S, its, curves, diverged, steps_run)
+
+
+# ---------------------------------------------------------------------------------------
+# Matrix factorization with an l1 loss
+# ---------------------------------------------------------------------------------------
+
+
+def mf_l1_objective(U: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
+    r""":math:`\| U U^\top - Y \|_1` (entrywise), per batch element."""
+    return (U @ U.mT - Y).abs().sum(dim=(-2, -1))
+
+
+def mf_l1_subgradient(U: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
+    r"""A subgradient of :func:`mf_l1_objective`: :math:`(\mathrm{sign}(R) + \mathrm{sign}(R)^\top) U`,
+    :math:`R = UU^\top - Y`."""
+    sgn = torch.sign(U @ U.mT - Y)
+    return (sgn + sgn.mT) @ U
+
+
+def mf_l1_descent(
+    Y: torch.Tensor,
+    U0: torch.Tensor,
+    lr: float,
+    steps: int,
+    record_every: int = 100,
+    X_true: torch.Tensor | None = None,
+    desc: str | None = None,
+) -> DescentResult:
+    r"""Subgradient descent on :math:`\min_U \|UU^\top - Y\|_1` with a constant step.
+
+    ``U0`` of shape ``(B, n, r)`` gives the exact-rank method; ``(B, n, n)`` the
+    over-parameterized one, which fits the corruptions given enough steps (You et al.,
+    Fig. 1a).
+
+    :returns: a :class:`DescentResult` with ``S`` set to zeros.
+    """
+    _check_lr(lr, steps)
+    B = Y.shape[0]
+    U = U0.clone()
+    names = ["loss"] + (["rel_err_X"] if X_true is not None else [])
+    rec = _Recorder(steps, record_every, names, B, Y)
+    diverged = torch.zeros(B, dtype=torch.bool, device=Y.device)
+    steps_run = 0
+    with progress_bar(steps, desc) as bar:
+        for k in range(steps + 1):
+            R = U @ U.mT - Y
+            if rec.wants(k):
+                m = {"loss": R.abs().sum(dim=(-2, -1))}
+                if X_true is not None:
+                    m["rel_err_X"] = relative_error(R + Y, X_true)
+                rec.put(k, **m)
+                diverged |= ~torch.isfinite(m["loss"])
+                if bool(diverged.all()):
+                    break
+            if k == steps:
+                break
+            sgn = torch.sign(R)
+            U = torch.baddbmm(U, sgn + sgn.mT, U, alpha=-lr)
+            steps_run = k + 1
+            bar.update(1)
+    X = U @ U.mT
+    diverged |= ~torch.isfinite(X).all(dim=(-2, -1))
+    its, curves = rec.result()
+    return DescentResult(X, torch.zeros_like(X), its, curves, diverged, steps_run)
+
+
+def sqrt_n(n: int) -> float:
+    """The learning-rate ratio the paper recommends, :math:`\\sqrt{n}`."""
+    return math.sqrt(n)

@@ -1,0 +1,68 @@
+"""Seeds that depend on what a trial is, never on how the work was batched or sharded."""
+
+from __future__ import annotations
+
+import zlib
+
+import numpy as np
+import torch
+
+
+def _key(text: str) -> int:
+    return zlib.crc32(text.encode("utf-8"))
+
+
+def trial_seed(base_seed: int, sweep: str, cell: str, trial: int) -> int:
+    """Return the seed of one trial.
+
+    :param base_seed: the configuration's ``seed``.
+    :param sweep: the sweep's name (``rpca_alpha``, ...).
+    :param cell: a string naming the problem instance's parameters (not the method's),
+        so that methods compared on one cell see the same data.
+    :param trial: the trial's index within the cell.
+    :returns: a non-negative 63-bit integer.
+    """
+    if trial < 0:
+        raise ValueError(f"trial index must be >= 0, got {trial}")
+    seq = np.random.SeedSequence(entropy=int(base_seed), spawn_key=(_key(sweep), _key(cell), trial))
+    return int(seq.generate_state(1, np.uint64)[0] >> np.uint64(1))
+
+
+def numpy_rng(seed: int) -> np.random.Generator:
+    """A NumPy generator for ``seed`` (PCG64)."""
+    return np.random.Generator(np.random.PCG64(seed))
+
+
+def torch_generator(seed: int, device: str | torch.device = "cpu") -> torch.Generator:
+    """A torch generator on ``device`` seeded with ``seed``."""
+    gen = torch.Generator(device=device)
+    gen.manual_seed(seed % (2**63))
+    return gen
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``auto`` means CUDA when present, else CPU; other names are passed to torch."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(name)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"device {name!r} was asked for, but torch sees no CUDA device")
+    return dev
+
+
+def resolve_dtype(name: str) -> torch.dtype:
+    """``float32`` or ``float64`` as a torch dtype."""
+    table = {"float32": torch.float32, "float64": torch.float64}
+    if name not in table:
+        raise ValueError(f"dtype must be one of {sorted(table)}, got {name!r}")
+    return table[name]
+
+
+def trial_rngs(seed: int, count: int) -> list[np.random.Generator]:
+    """``count`` independent generators spawned from one trial seed.
+
+    By convention the first draws the problem instance and the second the
+    initialization, so that methods compared on one trial share both.
+    """
+    children = np.random.SeedSequence(seed).spawn(count)
+    return [np.random.Generator(np.random.PCG64(c)) for c in children]

@@ -1,0 +1,228 @@
+"""Robust-PCA experiments: the alpha sweep (Fig. 2a) and the learning curves (Fig. 1a)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ..config import log_grid, short_number
+from ..plotting import METHOD_COLORS, METHOD_LABELS, figure, geometric_band, mean_band
+from ..records import tidy
+from ..rpca import dop_descent, mf_l1_descent, relative_error, rpca_problem
+from ..seeding import trial_rngs
+from . import Context, Kind, Plot, register_kind, register_plot
+
+
+def problem_cell(s: dict, rank: int | None = None, p: float | None = None) -> str:
+    """The name of a problem instance's parameters; trials of one cell share data across methods."""
+    rank = s["rank"] if rank is None else rank
+    p = s["p"] if p is None else p
+    return f"n~{s['n']}_rank~{rank}_p~{short_number(p)}"
+
+
+def planted_batch(ctx: Context, s: dict, trials, rank=None, p=None):
+    """The planted problems of ``trials`` and their initialization generators.
+
+    :returns: ``(X, S, seeds, init_rngs)``; ``X``, ``S`` are ``(B, n, n)`` tensors on the
+        context's device; each trial is drawn alone, so batching never changes its data.
+    """
+    rank = s["rank"] if rank is None else rank
+    p = s["p"] if p is None else p
+    cell = problem_cell(s, rank, p)
+    Xs, Ss, seeds, init_rngs = [], [], [], []
+    for t in trials:
+        seed = ctx.trial_seed(cell, t)
+        problem_rng, init_rng = trial_rngs(seed, 2)
+        inst = rpca_problem(s["n"], rank, p, problem_rng, s.get("outlier_std", 10.0))
+        Xs.append(inst.X)
+        Ss.append(inst.S)
+        seeds.append(seed)
+        init_rngs.append(init_rng)
+    to = dict(device=ctx.device, dtype=ctx.dtype)
+    return torch.from_numpy(np.stack(Xs)).to(**to), torch.from_numpy(np.stack(Ss)).to(**to), seeds, init_rngs
+
+
+def dop_init(init_rngs, n: int, scale: float, like: torch.Tensor):
+    """``U0`` and ``g0`` iid N(0, scale^2), ``h0 = g0`` (paper Sec. 4.1), drawn per trial."""
+    U0, g0 = [], []
+    for rng in init_rngs:
+        U0.append(rng.normal(0.0, scale, (n, n)))
+        g0.append(rng.normal(0.0, scale, (n, n)))
+    U0 = torch.from_numpy(np.stack(U0)).to(like)
+    g0 = torch.from_numpy(np.stack(g0)).to(like)
+    return U0, g0, g0.clone()
+
+
+def curves_frame(result, base: dict, trials) -> pd.DataFrame:
+    """Recorded curves of a batched run as a tidy frame, one row per (trial, iteration)."""
+    its = result.iterations.cpu().numpy()
+    frames = []
+    for b, t in enumerate(trials):
+        cols = {"iteration": its}
+        for name, values in result.curves.items():
+            cols[name] = values[:, b].detach().cpu().numpy()
+        frame = pd.DataFrame(cols)
+        for k, v in reversed(base.items()):
+            frame.insert(0, k, v)
+        frame.insert(len(base), "trial", t)
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
+def _alphas(s: dict) -> list[float]:
+    grid = log_grid(s["alpha_min"], s["alpha_max"], s["alpha_num"])
+    root = math.sqrt(s["n"])
+    # sqrt(n) is the paper's recommendation: always on the grid, at full precision.
+    grid = [a for a in grid if not math.isclose(a, root, rel_tol=1e-3)] + [root]
+    return sorted(grid)
+
+
+def _alpha_cells(s: dict) -> list[dict]:
+    return [{"alpha": float(short_number(a)) if a != math.sqrt(s["n"]) else a} for a in _alphas(s)]
+
+
+def _dop_trials(ctx: Context, s: dict, alpha: float, trials, rank=None, p=None, method="dop"):
+    X, S, seeds, init_rngs = planted_batch(ctx, s, trials, rank, p)
+    U0, g0, h0 = dop_init(init_rngs, s["n"], s["init_scale"], X)
+    result = dop_descent(
+        X + S, U0, g0, h0, alpha, s["lr"], s["steps"], s["record_every"], X, S,
+        desc=ctx.label(f"{method} alpha={alpha:.4g}"),
+    )
+    return X, S, seeds, result
+
+
+def _run_alpha(ctx: Context, cell: dict):
+    s = ctx.settings
+    alpha = float(cell["alpha"])
+    trials = range(s["trials"])
+    X, S, seeds, res = _dop_trials(ctx, s, alpha, trials)
+    err_x = relative_error(res.X, X).cpu().numpy()
+    err_s = relative_error(res.S, S).cpu().numpy()
+    diverged = res.diverged.cpu().numpy()
+    params = {"n": s["n"], "rank": s["rank"], "p": s["p"], "alpha": alpha, "lambda": 1.0 / alpha,
+              "steps": s["steps"], "lr": s["lr"], "init_scale": s["init_scale"]}
+    rows = [
+        {"method": "dop", "cell": f"alpha~{short_number(alpha)}", "trial": t, "seed": seeds[i],
+         **params, "rel_err_X": err_x[i], "rel_err_S": err_s[i],
+         "success": bool(err_x[i] < s["success_threshold"]) and not diverged[i],
+         "diverged": bool(diverged[i])}
+        for i, t in enumerate(trials)
+    ]
+    curves = curves_frame(res, {"method": "dop", "alpha": alpha}, trials)
+    return tidy(rows), curves
+
+
+def _run_curves(ctx: Context, cell: dict):
+    s = ctx.settings
+    method = cell["method"]
+    n, rank = s["n"], s["rank"]
+    trials = range(s["trials"])
+    alpha = s["alpha"] if s["alpha"] is not None else math.sqrt(n)
+    if method == "dop":
+        X, S, seeds, res = _dop_trials(ctx, s, alpha, trials)
+        extra = {"alpha": alpha, "lr": s["lr"], "init_scale": s["init_scale"]}
+    else:
+        X, S, seeds, init_rngs = planted_batch(ctx, s, trials)
+        k = rank if method == "mf_l1_exact" else n
+        U0 = torch.from_numpy(np.stack([r.normal(0.0, s["mf_init_scale"], (n, k)) for r in init_rngs])).to(X)
+        res = mf_l1_descent(X + S, U0, s["mf_lr"], s["steps"], s["record_every"], X,
+                            desc=ctx.label(method))
+        extra = {"lr": s["mf_lr"], "init_scale": s["mf_init_scale"], "width": k}
+    err_x = relative_error(res.X, X).cpu().numpy()
+    curve_x = res.curves["rel_err_X"].cpu().numpy()
+    best = np.nanmin(curve_x, axis=0)
+    diverged = res.diverged.cpu().numpy()
+    rows = [
+        {"method": method, "cell": f"method~{method}", "trial": t, "seed": seeds[i],
+         "n": n, "rank": rank, "p": s["p"], "steps": s["steps"], **extra,
+         "rel_err_X": err_x[i], "rel_err_X_best": best[i], "diverged": bool(diverged[i])}
+        for i, t in enumerate(trials)
+    ]
+    curves = curves_frame(res, {"method": method}, trials)
+    return tidy(rows), curves
+
+
+register_kind("rpca_alpha", Kind(cells=_alpha_cells, run=_run_alpha, default_plot="alpha_sweep"))
+register_kind(
+    "rpca_curves",
+    Kind(cells=lambda s: [{"method": m} for m in s["methods"]], run=_run_curves, default_plot="rpca_curves"),
+)
+
+
+# ---------------------------------------------------------------------------------------
+# Figures
+# ---------------------------------------------------------------------------------------
+
+
+def _draw_alpha_sweep(tables):
+    (sweep, tab), = tables.items()
+    s, summary = tab["settings"], tab["summary"]
+    fig, axes = figure(1, 1, width=3.6, height=2.7)
+    ax = axes[0, 0]
+    for metric, label, marker, color in (("rel_err_X", "$\\|\\tilde X - X_*\\|_F / \\|X_*\\|_F$", "o", "#d62728"),
+                                         ("rel_err_S", "$\\|\\tilde S - S_*\\|_F / \\|S_*\\|_F$", "s", "#1f77b4")):
+        band = mean_band(summary, "alpha", metric)
+        ax.plot(band["alpha"], band["mean"], marker=marker, ms=3.5, color=color, label=label)
+        ax.fill_between(band["alpha"], band["lo"].clip(lower=0), band["hi"], color=color, alpha=0.2, lw=0)
+    ax.axvline(math.sqrt(s["n"]), color="0.3", ls="--", lw=1)
+    ax.text(math.sqrt(s["n"]) * 1.05, ax.get_ylim()[1] * 0.92, "$\\alpha=\\sqrt{n}$", fontsize=8, color="0.3")
+    ax.set_xscale("log")
+    ax.set_xlabel("learning-rate ratio $\\alpha$")
+    ax.set_ylabel("relative error")
+    ax.set_title(f"DOP, n={s['n']}, r={s['rank']}, p={s['p']}")
+    ax.legend(loc="upper left", frameon=False)
+    return fig
+
+
+def _caption_alpha_sweep(settings):
+    (sweep, s), = settings.items()
+    trials = s["trials"]
+    return (
+        f"Relative error of the low-rank (X) and sparse (S) estimates of double "
+        f"over-parameterization against the learning-rate ratio alpha (sweep {sweep}): "
+        f"n = {s['n']}, rank {s['rank']}, corruption p = {s['p']}, {s['steps']} steps of "
+        f"size tau = {s['lr']:g}, initialization scale {s['init_scale']:g}; mean and one "
+        f"standard deviation over {trials} trials. The dashed line marks alpha = sqrt(n), "
+        f"the paper's choice (You et al. 2020, Fig. 2a)."
+    )
+
+
+def _draw_curves(tables):
+    (sweep, tab), = tables.items()
+    s, curves = tab["settings"], tab["curves"]
+    fig, axes = figure(1, 1, width=3.6, height=2.7)
+    ax = axes[0, 0]
+    for method in ("mf_l1_exact", "mf_l1_over", "dop"):
+        part = curves[curves["method"] == method]
+        if part.empty:
+            continue
+        band = geometric_band(part, "iteration", "rel_err_X")
+        ax.plot(band["iteration"], band["mean"], color=METHOD_COLORS[method], label=METHOD_LABELS[method])
+        ax.fill_between(band["iteration"], band["lo"], band["hi"], color=METHOD_COLORS[method], alpha=0.15, lw=0)
+    ax.set_yscale("log")
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("relative error of $X$")
+    ax.set_title(f"robust PCA, n={s['n']}, r={s['rank']}, p={s['p']}")
+    ax.legend(frameon=False, loc="best")
+    return fig
+
+
+def _caption_curves(settings):
+    (sweep, s), = settings.items()
+    trials = s["trials"]
+    alpha = s["alpha"] if s["alpha"] is not None else math.sqrt(s["n"])
+    return (
+        f"Learning curves of robust PCA (sweep {sweep}; You et al. 2020, Fig. 1a): relative "
+        f"error of X against iteration for MF-l1 with the exact rank {s['rank']} and with "
+        f"U of size n x n (subgradient step {s['mf_lr']:g}, initialization scale "
+        f"{s['mf_init_scale']:g}, our choices), and DOP with alpha = {alpha:.3g} "
+        f"(tau = {s['lr']:g}). n = {s['n']}, p = {s['p']}; geometric mean and one-sigma band "
+        f"over {trials} trials."
+    )
+
+
+register_plot("alpha_sweep", Plot(draw=_draw_alpha_sweep, caption=_caption_alpha_sweep))
+register_plot("rpca_curves", Plot(draw=_draw_curves, caption=_caption_curves))

@@ -1,0 +1,20 @@
+"""Draw one figure from result tables alone."""
+
+import sys
+
+sys.stderr = sys.stdout = open(snakemake.log[0], "w", buffering=1)
+
+from implicit_bias.records import read_table  # noqa: E402
+from implicit_bias.tasks import draw_figure  # noqa: E402
+
+spec = snakemake.params.spec
+tables = {
+    sweep: {
+        "settings": spec["settings"][sweep],
+        "summary": read_table(summary),
+        "curves": read_table(curves),
+    }
+    for sweep, summary, curves in zip(spec["sweeps"], snakemake.input.summary, snakemake.input.curves)
+}
+draw_figure(spec["plot"], tables, [snakemake.output.pdf, snakemake.output.png])
+print(f"drew {snakemake.output.pdf} with plot {spec['plot']!r} from sweeps {spec['sweeps']}")
