@@ -1,0 +1,56 @@
+"""Shared test fixtures: repository paths, devices, a smoke-size workflow runner."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
+CONFIG = REPO / "config.yaml"
+
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+def snakemake_exe() -> str:
+    """The snakemake beside this interpreter (the project's venv), else on PATH."""
+    local = Path(sys.executable).with_name("snakemake")
+    return str(local) if local.exists() else (shutil.which("snakemake") or "snakemake")
+
+
+def run_snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 900):
+    """Run snakemake on this repository's Snakefile with outputs under ``workdir``."""
+    cmd = [snakemake_exe(), "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
+           "--configfile", str(CONFIG), *args]
+    env = dict(os.environ, PYTHONPATH=str(REPO / "src") + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
+    return proc
+
+
+def pytest_collection_modifyitems(config, items):
+    skip_gpu = pytest.mark.skip(reason="needs a CUDA device; torch sees none")
+    for item in items:
+        if "gpu" in item.keywords and not torch.cuda.is_available():
+            item.add_marker(skip_gpu)
+
+
+@pytest.fixture
+def schema():
+    from implicit_bias.config import load_yaml
+
+    return load_yaml(SCHEMA)
+
+
+@pytest.fixture
+def base_config():
+    from implicit_bias.config import load_yaml
+
+    return load_yaml(CONFIG)
