@@ -8,13 +8,16 @@ from snakemake.utils import min_version
 min_version("8.0")
 
 
-configfile: "config.yaml"
-
-
 ROOT = Path(workflow.basedir)
 
 
+# The repository's config.yaml, also when --directory puts the outputs elsewhere;
+# `--configfile overlay.yaml` merges on top of it, `--config key=value` on top of that.
+configfile: str(ROOT / "config.yaml")
+
+
 include: "workflow/rules/common.smk"
+include: "workflow/rules/outputs.smk"
 include: "workflow/rules/rpca.smk"
 
 

@@ -25,9 +25,12 @@ def snakemake_exe() -> str:
 
 
 def run_snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 900):
-    """Run snakemake on this repository's Snakefile with outputs under ``workdir``."""
-    cmd = [snakemake_exe(), "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
-           "--configfile", str(CONFIG), *args]
+    """Run snakemake on this repository's Snakefile (and config.yaml) with outputs under ``workdir``.
+
+    Overlays go in one ``--configfile a.yaml b.yaml`` argument: a second ``--configfile``
+    flag would replace the first.
+    """
+    cmd = [snakemake_exe(), "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir), *args]
     env = dict(os.environ, PYTHONPATH=str(REPO / "src") + os.pathsep + os.environ.get("PYTHONPATH", ""))
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     if check and proc.returncode != 0:

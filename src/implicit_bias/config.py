@@ -167,9 +167,16 @@ def validate_config(config: dict, schema: dict) -> dict:
         except ConfigError as exc:
             msgs.append(str(exc))
             continue
-        # A size override that a kind does not know is as much an error as a typo in a sweep.
-        errs = _errors(settings, kschema, schema, f"sweeps.{name}")
-        msgs.extend(errs or _cross_checks(name, settings))
+        # The sweep's own block is checked too: a size override must not hide an invalid value
+        # there (it would surface at another size). A size override that the kind does not
+        # know is as much an error as a typo in the sweep.
+        own = deep_merge(_defaults(kschema), config["sweeps"][name])
+        errs = _errors(own, kschema, schema, f"sweeps.{name}")
+        errs += [e for e in _errors(settings, kschema, schema, f"sweeps.{name}") if e not in errs]
+        if not errs:
+            errs = _cross_checks(name, own)
+            errs += [e for e in _cross_checks(name, settings) if e not in errs]
+        msgs.extend(errs)
         resolved[name] = settings
     for fig, spec in (config.get("figures") or {}).items():
         for sweep in spec.get("sweeps", []):

@@ -1,10 +1,11 @@
-# Configuration (merged, validated), the sweep -> job table, and the rules every
-# experiment family shares: aggregation of a sweep's jobs, and figures.
-import json
+# Configuration (merged, validated), the sweep -> job table, and the helpers the rules use.
 import re
+import sys
 
 from snakemake.exceptions import WorkflowError
 
+# The package is importable from the checkout, installed or not (cluster jobs, conda envs).
+sys.path.insert(0, str(ROOT / "src"))
 try:
     from implicit_bias.config import ConfigError, load_yaml, validate_config
     from implicit_bias.tasks import KINDS, caption, figures, sweep_cells
@@ -75,43 +76,3 @@ def all_outputs():
     out = [f"results/{s}/summary.csv" for s in SWEEPS]
     out += [f"figures/{f}.{ext}" for f in FIGURES for ext in ("pdf", "png")]
     return out
-
-
-rule aggregate:
-    input:
-        summary=lambda w: cell_outputs(w.sweep, "summary"),
-        curves=lambda w: cell_outputs(w.sweep, "curves"),
-    output:
-        summary="results/{sweep}/summary.csv",
-        curves="results/{sweep}/curves.csv",
-    log:
-        "logs/{sweep}/aggregate.log",
-    localrule: True
-    script:
-        "../scripts/aggregate.py"
-
-
-rule figure:
-    input:
-        unpack(figure_tables),
-    output:
-        pdf=report(
-            "figures/{figure}.pdf",
-            caption="../report/figure.rst",
-            category="Figures",
-            labels={"figure": "{figure}", "format": "pdf"},
-        ),
-        png=report(
-            "figures/{figure}.png",
-            caption="../report/figure.rst",
-            category="Figures",
-            labels={"figure": "{figure}", "format": "png"},
-        ),
-    params:
-        spec=figure_params,
-        caption=figure_caption,
-    log:
-        "logs/figures/{figure}.log",
-    localrule: True
-    script:
-        "../scripts/plot_figure.py"

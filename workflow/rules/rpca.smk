@@ -15,5 +15,7 @@ rule rpca_cell:
     resources:
         mem_mb=1000,
         runtime=60,
+    conda:
+        "../../environment.yml"
     script:
         "../scripts/run_cell.py"

@@ -1,8 +1,11 @@
 """Draw one figure from result tables alone."""
 
 import sys
+from pathlib import Path
 
 sys.stderr = sys.stdout = open(snakemake.log[0], "w", buffering=1)
+# The package is importable from the checkout, installed or not.
+sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))
 
 from implicit_bias.records import read_table  # noqa: E402
 from implicit_bias.tasks import draw_figure  # noqa: E402

@@ -4,6 +4,8 @@ import sys
 from pathlib import Path
 
 sys.stderr = sys.stdout = open(snakemake.log[0], "w", buffering=1)
+# The package is importable from the checkout, installed or not.
+sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))
 
 from implicit_bias.tasks import run_cell  # noqa: E402
 
