@@ -3,8 +3,8 @@
 import copy
 
 import pytest
-
 from conftest import run_snakemake
+
 from implicit_bias.config import ConfigError, deep_merge, log_grid, short_number, validate_config
 from implicit_bias.tasks import figures, sweep_cells
 

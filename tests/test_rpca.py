@@ -5,8 +5,8 @@ import math
 import numpy as np
 import pytest
 import torch
-
 from conftest import DEVICES
+
 from implicit_bias.rpca import (
     dop_descent,
     dop_gradients,

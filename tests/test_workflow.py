@@ -2,10 +2,14 @@
 
 import pandas as pd
 import pytest
+from conftest import REPO, SCHEMA, run_snakemake, snakemake_exe
 
-from conftest import REPO, run_snakemake, snakemake_exe
 from implicit_bias.config import load_yaml, validate_config
 from implicit_bias.tasks import figures
+
+
+def _config(size):
+    return validate_config(dict(load_yaml(REPO / "config.yaml"), size=size), load_yaml(SCHEMA))
 
 
 def test_lint_is_clean(tmp_path):
@@ -20,7 +24,7 @@ def test_lint_is_clean(tmp_path):
 def test_dry_run_plans_every_figure(tmp_path, size):
     proc = run_snakemake(tmp_path, "-n", "--cores", "2", "--config", f"size={size}")
     text = proc.stdout + proc.stderr
-    cfg = validate_config(dict(load_yaml(REPO / "config.yaml"), size=size), load_yaml(REPO / "workflow/schemas/config.schema.yaml"))
+    cfg = _config(size)
     for name in figures(cfg):
         assert f"figures/{name}.pdf" in text, name
 
@@ -28,7 +32,7 @@ def test_dry_run_plans_every_figure(tmp_path, size):
 @pytest.mark.slow
 def test_smoke_run_end_to_end(tmp_path):
     run_snakemake(tmp_path, "--cores", "2", "--config", "size=smoke")
-    cfg = validate_config(dict(load_yaml(REPO / "config.yaml"), size="smoke"), load_yaml(REPO / "workflow/schemas/config.schema.yaml"))
+    cfg = _config("smoke")
     for name in figures(cfg):
         for ext in ("pdf", "png"):
             out = tmp_path / "figures" / f"{name}.{ext}"

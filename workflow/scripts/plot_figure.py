@@ -17,7 +17,7 @@ tables = {
         "summary": read_table(summary),
         "curves": read_table(curves),
     }
-    for sweep, summary, curves in zip(spec["sweeps"], snakemake.input.summary, snakemake.input.curves)
+    for sweep, summary, curves in zip(spec["sweeps"], snakemake.input.summary, snakemake.input.curves, strict=True)
 }
 draw_figure(spec["plot"], tables, [snakemake.output.pdf, snakemake.output.png])
 print(f"drew {snakemake.output.pdf} with plot {spec['plot']!r} from sweeps {spec['sweeps']}")
