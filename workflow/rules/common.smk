@@ -72,7 +72,19 @@ def figure_caption(wildcards):
     return caption(spec["plot"], {s: SWEEPS[s] for s in spec["sweeps"]})
 
 
+def source_commit():
+    """The checkout's commit, for the scorecard's header ("" outside git)."""
+    import subprocess
+
+    try:
+        out = subprocess.run(["git", "-C", str(ROOT), "describe", "--always", "--dirty"],
+                             capture_output=True, text=True, timeout=10)
+        return out.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
 def all_outputs():
-    out = [f"results/{s}/summary.csv" for s in SWEEPS]
+    out = [f"results/{s}/summary.csv" for s in SWEEPS] + ["results/scorecard.csv", "results/scorecard.md"]
     out += [f"figures/{f}.{ext}" for f in FIGURES for ext in ("pdf", "png")]
     return out

@@ -12,6 +12,7 @@ from ..config import log_grid, short_number
 from ..plotting import METHOD_COLORS, METHOD_LABELS, figure, geometric_band, mean_band
 from ..records import tidy
 from ..rpca import dop_descent, mf_l1_descent, relative_error, rpca_problem
+from ..scorecard import Claim, register_claims
 from ..seeding import trial_rngs
 from . import Context, Kind, Plot, register_kind, register_plot
 
@@ -226,3 +227,59 @@ def _caption_curves(settings):
 
 register_plot("alpha_sweep", Plot(draw=_draw_alpha_sweep, caption=_caption_alpha_sweep))
 register_plot("rpca_curves", Plot(draw=_draw_curves, caption=_caption_curves))
+
+
+# ---------------------------------------------------------------------------------------
+# Scorecard claims
+# ---------------------------------------------------------------------------------------
+
+
+def _best_alpha(s, tables):
+    means = tables["summary"].groupby("alpha")["rel_err_X"].mean()
+    best, root = float(means.idxmin()), math.sqrt(s["n"])
+    return f"best alpha {best:.3g} (sqrt(n) = {root:.3g}, ratio {best / root:.2f})", 1 / 1.5 <= best / root <= 1.5
+
+
+def _error_at_root(s, tables):
+    summary = tables["summary"]
+    root = math.sqrt(s["n"])
+    at = summary[np.isclose(summary["alpha"], root)]
+    err = at["rel_err_X"].mean()
+    return f"mean rel. error of X {err:.3g} over {len(at)} trials", bool(err < 0.1)
+
+
+def _mean_curve(curves, method):
+    return curves[curves["method"] == method].groupby("iteration")["rel_err_X"].mean()
+
+
+def _mf_over_overfits(s, tables):
+    curve = _mean_curve(tables["curves"], "mf_l1_over")
+    ratio = curve.iloc[-1] / curve.min()
+    return (f"min {curve.min():.3g} at iteration {int(curve.idxmin())}, final {curve.iloc[-1]:.3g} "
+            f"({ratio:.1f}x its minimum)"), bool(ratio >= 5)
+
+
+def _final_below(method):
+    def check(s, tables):
+        final = _mean_curve(tables["curves"], method).iloc[-1]
+        return f"final mean rel. error of X {final:.3g}", bool(final < 0.1)
+
+    return check
+
+
+register_claims(
+    "rpca_alpha",
+    Claim("best_alpha", "DOP's best learning-rate ratio is alpha = sqrt(n) (within a factor 1.5; n = {n})",
+          "fig2a_alpha_sweep", "best alpha = sqrt(n)", ("quick", "paper"), _best_alpha),
+    Claim("recovers_at_sqrt_n", "At alpha = sqrt(n), DOP recovers X (mean relative error < 0.1; "
+          "r = {rank}, p = {p})", "fig2a_alpha_sweep", "error near 0 at sqrt(n)", ("quick", "paper"), _error_at_root),
+)
+register_claims(
+    "rpca_curves",
+    Claim("mf_over_overfits", "Over-parameterized MF-l1 overfits the corruptions (final error >= 5x its minimum)",
+          "fig1a_rpca_curves", "error falls, then rises", ("quick", "paper"), _mf_over_overfits),
+    Claim("mf_exact_recovers", "MF-l1 with the exact rank recovers X (final relative error < 0.1)",
+          "fig1a_rpca_curves", "recovers", ("quick", "paper"), _final_below("mf_l1_exact")),
+    Claim("dop_no_early_stop", "DOP recovers X without early stopping (final relative error < 0.1)",
+          "fig1a_rpca_curves", "recovers, no overfitting", ("quick", "paper"), _final_below("dop")),
+)

@@ -1,0 +1,56 @@
+"""The scorecard judges claims from tables, and never passes a claim at a size not run."""
+
+import math
+
+import pandas as pd
+
+import implicit_bias.tasks  # noqa: F401  (registers claims)
+from implicit_bias.scorecard import FAILS, HOLDS, NO_DATA, NOT_RUN, scorecard, to_markdown
+
+SETTINGS = {"kind": "rpca_alpha", "n": 50, "rank": 5, "p": 0.3}
+
+
+def _alpha_table(best):
+    alphas = [1.0, 3.16, math.sqrt(50), 31.6, 100.0]
+    rows = []
+    for a in alphas:
+        for t in range(3):
+            err = 0.05 if math.isclose(a, best) else 0.5 + 0.01 * t
+            rows.append({"alpha": a, "trial": t, "rel_err_X": err})
+    return {"summary": pd.DataFrame(rows), "curves": pd.DataFrame({"iteration": [0]})}
+
+
+def _verdicts(card):
+    return dict(zip(card["claim_id"], card["holds"], strict=True))
+
+
+def test_alpha_claims_hold_and_fail_on_the_numbers():
+    good = _verdicts(scorecard("quick", {"a": SETTINGS}, {"a": _alpha_table(math.sqrt(50))}))
+    assert good["a:best_alpha"] == HOLDS and good["a:recovers_at_sqrt_n"] == HOLDS
+    bad = _verdicts(scorecard("quick", {"a": SETTINGS}, {"a": _alpha_table(1.0)}))
+    assert bad["a:best_alpha"] == FAILS and bad["a:recovers_at_sqrt_n"] == FAILS
+
+
+def test_claims_are_not_judged_at_a_size_not_run():
+    card = scorecard("smoke", {"a": SETTINGS}, {"a": _alpha_table(math.sqrt(50))})
+    assert set(card["holds"]) == {NOT_RUN}
+    assert "0 of 0 judged claims hold" in to_markdown(card)
+
+
+def test_missing_tables_are_no_data_not_a_pass():
+    card = scorecard("quick", {"a": SETTINGS}, {"a": {"summary": pd.DataFrame(), "curves": pd.DataFrame()}})
+    assert set(card["holds"]) == {NO_DATA}
+
+
+def test_curves_claims():
+    its = [0, 100, 200, 300]
+    rows = []
+    for method, curve in {"mf_l1_over": [1, 0.01, 0.2, 0.4], "mf_l1_exact": [1, 0.5, 0.05, 0.01],
+                          "dop": [1, 0.9, 0.2, 0.3]}.items():
+        rows += [{"method": method, "trial": 0, "iteration": i, "rel_err_X": v}
+                 for i, v in zip(its, curve, strict=True)]
+    tables = {"c": {"summary": pd.DataFrame({"trial": [0]}), "curves": pd.DataFrame(rows)}}
+    v = _verdicts(scorecard("paper", {"c": {"kind": "rpca_curves"}}, tables))
+    assert v["c:mf_over_overfits"] == HOLDS  # 0.4 is 40x its minimum 0.01
+    assert v["c:mf_exact_recovers"] == HOLDS
+    assert v["c:dop_no_early_stop"] == FAILS  # ends at 0.3

@@ -1,0 +1,21 @@
+# The replication scorecard: every claim of the papers judged from the result tables alone.
+
+
+rule scorecard:
+    input:
+        summary=[f"results/{s}/summary.csv" for s in SWEEPS],
+        curves=[f"results/{s}/curves.csv" for s in SWEEPS],
+    output:
+        csv=report("results/scorecard.csv", caption="../report/scorecard.rst", category="Scorecard"),
+        md="results/scorecard.md",
+    params:
+        size=CONFIG["size"],
+        sweeps=SWEEPS,
+        commit=source_commit(),
+    log:
+        "logs/scorecard.log",
+    localrule: True
+    conda:
+        "../../environment.yml"
+    script:
+        "../scripts/scorecard.py"
