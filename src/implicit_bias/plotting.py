@@ -28,6 +28,9 @@ STYLE = {
     "lines.linewidth": 1.4,
     "pdf.fonttype": 42,
 }
+# Figure scripts import this module and nothing else draws, so the style applies globally:
+# text created after the axes (legends, titles, annotations) follows it too.
+matplotlib.rcParams.update(STYLE)
 
 #: One colour per method, the same in every figure.
 METHOD_COLORS = {
@@ -42,7 +45,7 @@ METHOD_COLORS = {
 }
 
 METHOD_LABELS = {
-    "dop": "DOP (ours, discrepant rates)",
+    "dop": "DOP (double over-param.)",
     "apg": "APG (convex)",
     "mf_l1_exact": "MF-$\\ell_1$, exact rank",
     "mf_l1_over": "MF-$\\ell_1$, over-parameterized",
@@ -51,6 +54,11 @@ METHOD_LABELS = {
     "dip": "DIP",
     "dip_l1": "DIP-$\\ell_1$",
 }
+
+
+def legend_below(ax, ncol: int = 2, **kw):
+    """A legend under the axes, so it never hides data."""
+    return ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=ncol, frameon=False, **kw)
 
 
 def figure(ncols: int = 1, nrows: int = 1, width: float = 3.4, height: float = 2.6, **kw):

@@ -9,7 +9,7 @@ import pandas as pd
 import torch
 
 from ..config import log_grid, short_number
-from ..plotting import METHOD_COLORS, METHOD_LABELS, figure, geometric_band, mean_band
+from ..plotting import METHOD_COLORS, METHOD_LABELS, figure, geometric_band, legend_below, mean_band
 from ..records import tidy
 from ..rpca import dop_descent, mf_l1_descent, relative_error, rpca_problem
 from ..scorecard import Claim, register_claims
@@ -169,12 +169,13 @@ def _draw_alpha_sweep(tables):
         ax.plot(band["alpha"], band["mean"], marker=marker, ms=3.5, color=color, label=label)
         ax.fill_between(band["alpha"], band["lo"].clip(lower=0), band["hi"], color=color, alpha=0.2, lw=0)
     ax.axvline(math.sqrt(s["n"]), color="0.3", ls="--", lw=1)
-    ax.text(math.sqrt(s["n"]) * 1.05, ax.get_ylim()[1] * 0.92, "$\\alpha=\\sqrt{n}$", fontsize=8, color="0.3")
+    ax.annotate("$\\alpha=\\sqrt{n}$", (math.sqrt(s["n"]), 0.97), xycoords=ax.get_xaxis_transform(),
+                xytext=(3, 0), textcoords="offset points", va="top", fontsize=8, color="0.3")
     ax.set_xscale("log")
     ax.set_xlabel("learning-rate ratio $\\alpha$")
     ax.set_ylabel("relative error")
     ax.set_title(f"DOP, n={s['n']}, r={s['rank']}, p={s['p']}")
-    ax.legend(loc="upper left", frameon=False)
+    legend_below(ax)
     return fig
 
 
@@ -207,7 +208,7 @@ def _draw_curves(tables):
     ax.set_xlabel("iteration")
     ax.set_ylabel("relative error of $X$")
     ax.set_title(f"robust PCA, n={s['n']}, r={s['rank']}, p={s['p']}")
-    ax.legend(frameon=False, loc="best")
+    legend_below(ax, ncol=1)
     return fig
 
 
