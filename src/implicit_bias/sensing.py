@@ -216,10 +216,11 @@ def window_ratio(errors: torch.Tensor, k: int, window: int) -> torch.Tensor:
 def is_check(k: int, window: int) -> bool:
     """Whether Algorithm 1 tests for a restart after the update at iterate ``k``.
 
-    The paper checks when ``mod(k, W) = 1``; its window ``k-W+1..k`` needs iterates back to
-    ``k - W``, so the first check is at ``k = W + 1``.
+    The paper checks when ``mod(k, W) = 1`` (for ``W = 1``, where that never holds: every
+    step); its window ``k-W+1..k`` needs iterates back to ``k - W``, so the first check is at
+    ``k = W + 1``.
     """
-    return k > window and k % window == 1
+    return k > window and k % window == 1 % window
 
 
 def restart_due(errors: torch.Tensor, k: int, window: int, tau: float) -> torch.Tensor:

@@ -172,6 +172,8 @@ def _run_restart(ctx: Context, cell: dict):
     train, test = _final(res.train_error), _final(res.test_error)
     tr_all, te_all = res.train_error.cpu().numpy(), res.test_error.cpu().numpy()
     diverged = res.diverged.cpu().numpy()
+    # The test error of U = 0, ||X||_F^2: the level a run that fits nothing sits at.
+    at_zero = (X * X).sum(dim=(-2, -1)).expand(len(trials)).cpu().numpy()
     params = {"n": s["n"], "rank": s["rank"], "m": measurements(s), "init_norm": s["init_norm"],
               "init_rank": s["init_rank"], "lr": s["lr"], "steps": s["steps"],
               "window": s["window"], "tau": s["tau"], "rank_step": s["rank_step"],
@@ -184,7 +186,7 @@ def _run_restart(ctx: Context, cell: dict):
         rows.append({
             "method": method, "cell": f"method~{method}", "trial": t, "seed": seeds[i],
             "data_seed": data_seeds[i], **params, "steps_run": res.steps_run,
-            "train_error": train[i], "test_error": test[i],
+            "train_error": train[i], "test_error": test[i], "test_error_at_zero": at_zero[i],
             "test_error_min": float(np.nanmin(te_all[:, i])) if np.isfinite(te_all[:, i]).any()
             else float("nan"),
             "diverged": bool(diverged[i]), "restarts": len(events),
@@ -283,10 +285,11 @@ def _draw_init_norm(tables):
                 ax.set_xlabel("iteration $k$")
             if j == 0:
                 ax.set_ylabel(name)
-    axes[0, 0].legend(frameon=False, loc="best")
+    fig.subplots_adjust(top=0.86, hspace=0.15, wspace=0.3)
+    axes[0, 0].legend(loc="center right", frameon=False)
     fig.suptitle(f"matrix sensing, $d={s['n']}$, rank$(X^\\natural)={s['rank']}$, "
-                 f"$m={measurements(s)}$: mean $\\pm$ half a std over {s['trials']} trials",
-                 fontsize=9)
+                 f"$m={measurements(s)}$: mean (solid) $\\pm$ half a std (dotted) over "
+                 f"{s['trials']} trials", fontsize=9)
     return fig
 
 
@@ -312,9 +315,9 @@ def _caption_init_norm(settings):
 
 def _draw_restarts(tables):
     (sweep, tab), = tables.items()
-    s, curves = tab["settings"], tab["curves"]
+    s, summary, curves = tab["settings"], tab["summary"], tab["curves"]
     trials = sorted(curves["trial"].unique())
-    fig, axes = figure(2, len(trials), width=3.6, height=2.5, sharex=True)
+    fig, axes = figure(2, len(trials), width=3.6, height=2.4, sharex=True)
     for i, t in enumerate(trials):
         for col, (metric, name) in enumerate((("train_error", "training error"),
                                                ("test_error", "test error"))):
@@ -328,22 +331,34 @@ def _draw_restarts(tables):
                 if method != "restarted":
                     continue
                 ev = part[part["restart"].astype(bool)]
-                ax.scatter(ev["iteration"], ev[metric], s=10, marker="v", zorder=3,
-                           color="k", label="restart" if i == 0 and col == 0 else None)
+                ax.scatter(ev["iteration"], ev[metric], s=10, marker="v", zorder=3, color="k",
+                           label="restart (new rank, new norm)")
                 for _, e in ev.iterrows():
                     ax.annotate(f"{int(e['init_rank'])}, {e['init_norm']:.3g}",
                                 (e["iteration"], e[metric]), xytext=(1, 3),
                                 textcoords="offset points", fontsize=5, rotation=60,
                                 color="0.25")
+            zero = summary.loc[summary["trial"] == t, "test_error_at_zero"]
+            if metric == "test_error" and not zero.empty:
+                ax.axhline(float(zero.iloc[0]), color="0.4", ls="--", lw=0.8,
+                           label="$\\|X^\\natural\\|_F^2$ (test error of $U=0$)")
             ax.set_yscale("log")
             if i == len(trials) - 1:
                 ax.set_xlabel("iteration $k$")
             ax.set_ylabel(f"{name}" + (f"\n(trial {t})" if len(trials) > 1 else ""))
-    axes[0, 0].legend(frameon=False, loc="lower left", fontsize=7)
+    handles = {}
+    for ax in axes.flat:
+        for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
+            handles.setdefault(lab, h)
+    fig.subplots_adjust(top=0.92, hspace=0.15, wspace=0.35)
+    axes[0, 1].legend(list(handles.values()), list(handles), loc="center right",
+                      frameon=False, fontsize=7)
     fig.suptitle(
-        f"Algorithm 1 vs gradient descent, $\\|U_0\\|_F={s['init_norm']:g}$, "
-        f"rank$(U_0)={s['init_rank']}$, $\\eta={_sci(s['lr'])}$, $W={s['window']}$, "
-        f"$\\tau={s['tau']:g}$; restarts marked with (new rank, new norm)", fontsize=9)
+        f"Algorithm 1 vs gradient descent from the same start: "
+        f"$\\|U_0\\|_F={s['init_norm']:g}$, rank$(U_0)={s['init_rank']}$,\n"
+        f"$\\eta={_sci(s['lr'])}$, $W={s['window']}$, "
+        f"$\\tau={s['tau']:g}$, $\\Delta_{{rank}}={s['rank_step']}$, factor ${s['factor']:g}$, "
+        f"$r={s['min_rank']}$", fontsize=9)
     return fig
 
 
@@ -361,7 +376,8 @@ def _caption_restarts(settings):
         f"Every W steps (at k = 1 mod W, from k = W + 1), if the largest one-step ratio of "
         f"training errors in the last window is below tau, the run restarts from a fresh random "
         f"matrix of the reduced rank and norm; triangles mark the restarts, labelled with the new "
-        f"rank and Frobenius norm. One row per trial ({s['trials']}); the trials "
+        f"rank and Frobenius norm; the dashed line is ||X||_F^2, the test error of U = 0. One "
+        f"row per trial ({s['trials']}); the trials "
         f"{data}."
     )
 
