@@ -135,6 +135,24 @@ def _cross_checks(name: str, s: dict) -> list[str]:
         for r in values if isinstance(values, list) else [values]:
             if r > n:
                 msgs.append(f"sweeps.{name}.{key}: rank {r} is above n = {n} (allowed: 1 <= rank <= n)")
+    for key in ("init_rank", "init_ranks", "min_rank"):
+        values = s.get(key)
+        if n is None or values is None:
+            continue
+        for r in values if isinstance(values, list) else [values]:
+            if r > n:
+                msgs.append(f"sweeps.{name}.{key}: rank {r} is above n = {n} "
+                            "(allowed: 1 <= rank <= n)")
+    if "min_rank" in s and "rank" in s and s["min_rank"] < s["rank"]:
+        msgs.append(f"sweeps.{name}.min_rank: {s['min_rank']} is below the planted rank "
+                    f"{s['rank']} (Algorithm 1 needs r >= rank(X))")
+    if "min_rank" in s and "init_rank" in s and s["min_rank"] > s["init_rank"]:
+        msgs.append(f"sweeps.{name}.min_rank: {s['min_rank']} is above "
+                    f"init_rank = {s['init_rank']}")
+    for i, run in enumerate(s.get("extra_runs") or []):
+        if not any(math.isclose(run["init_norm"], v) for v in s.get("init_norms", [])):
+            msgs.append(f"sweeps.{name}.extra_runs.{i}.init_norm: {run['init_norm']} is not one of "
+                        f"init_norms = {s.get('init_norms')}")
     if "alpha_min" in s and "alpha_max" in s and s["alpha_min"] > s["alpha_max"]:
         msgs.append(
             f"sweeps.{name}.alpha_min: {s['alpha_min']} is above alpha_max = {s['alpha_max']}"
