@@ -15,5 +15,7 @@ rule sensing_cell:
     resources:
         mem_mb=1000,
         runtime=30,
+    conda:
+        "../../environment.yml"
     script:
         "../scripts/run_cell.py"
