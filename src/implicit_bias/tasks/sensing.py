@@ -12,6 +12,7 @@ import torch
 from ..config import short_number
 from ..plotting import METHOD_COLORS, METHOD_LABELS, figure, mean_band
 from ..records import tidy
+from ..scorecard import Claim, register_claims
 from ..seeding import numpy_rng, trial_rngs
 from ..sensing import random_factor, restarted_descent, sensing_descent, sensing_problem
 from . import Context, Kind, Plot, register_kind, register_plot
@@ -384,3 +385,84 @@ def _caption_restarts(settings):
 
 register_plot("sensing_init_norm", Plot(draw=_draw_init_norm, caption=_caption_init_norm))
 register_plot("sensing_restarts", Plot(draw=_draw_restarts, caption=_caption_restarts))
+
+
+# ---------------------------------------------------------------------------------------
+# Scorecard claims
+# ---------------------------------------------------------------------------------------
+
+
+def _finished(summary):
+    """Runs that did not diverge, with the norm and rank as plain columns."""
+    return summary[~summary["diverged"].astype(bool)]
+
+
+def _rank_means(summary, norm):
+    part = _finished(summary)
+    part = part[np.isclose(part["init_norm"], norm)]
+    return part.groupby("init_rank")["test_error"].mean()
+
+
+def _low_rank_always_lower(s, tables):
+    part = _finished(tables["summary"])
+    lines, ok = [], True
+    for norm, grp in part.groupby("init_norm"):
+        means = grp.groupby("init_rank")["test_error"].mean()
+        lo, hi = means.loc[min(means.index)], means.loc[max(means.index)]
+        ok &= bool(lo <= hi)
+        lines.append(f"norm {norm:g}: rank {min(means.index)} {lo:.2g} vs rank {max(means.index)} {hi:.2g}")
+    return "; ".join(lines), ok and bool(lines)
+
+
+def _at_norm_one(s, tables):
+    means = _rank_means(tables["summary"], 1.0)
+    lo_rank, hi_rank = min(means.index), max(means.index)
+    lo, hi = means.loc[lo_rank], means.loc[hi_rank]
+    return (f"rank {lo_rank}: {lo:.2g}, rank {hi_rank}: {hi:.2g} (mean final test error)",
+            bool(lo < 1e-6 and hi > 1e-4))
+
+
+def _large_norm(s, tables):
+    summary = tables["summary"]
+    big = summary[summary["init_norm"] == summary["init_norm"].max()]
+    paper_step = big[np.isclose(big["lr"], s["lr"])]
+    stable = _finished(big)
+    means = stable.groupby("init_rank")["test_error"].mean()
+    text = (f"paper's step diverged in {int(paper_step['diverged'].sum())}/{len(paper_step)} runs; "
+            f"stable step: " + ", ".join(f"rank {r}: {v:.2g}" for r, v in means.items()))
+    return text, bool(len(means)) and bool((means > 1e-4).all())
+
+
+def _restart_beats_gd(s, tables):
+    means = tables["summary"].groupby("method")["test_error"].mean()
+    ratio = means["restarted"] / means["gd"]
+    return f"restarted {means['restarted']:.3g} vs gd {means['gd']:.3g} (ratio {ratio:.3g})", bool(ratio <= 0.1)
+
+
+def _restart_recovers(s, tables):
+    summary = tables["summary"]
+    part = summary[summary["method"] == "restarted"]
+    final, zero = part["test_error"].mean(), part["test_error_at_zero"].mean()
+    return (f"final test error {final:.3g}; U = 0 would give ||X||_F^2 = {zero:.3g}",
+            bool(final < 0.1 * zero))
+
+
+register_claims(
+    "sensing_init",
+    Claim("low_rank_lower", "A low-rank initialization ends at a lower test error than a full-rank one, "
+          "at every initialization norm", "sensing_fig1_init_norm", "always lower (Figs. 1-3)",
+          ("quick", "paper"), _low_rank_always_lower),
+    Claim("norm_one", "At ||U0||_F = 1 the rank-2 start recovers X (test error < 1e-6) and the full-rank "
+          "start does not (> 1e-4)", "sensing_fig1_init_norm", "Fig. 2", ("quick", "paper"), _at_norm_one),
+    Claim("large_norm", "At the largest initialization norm neither start recovers X (test error > 1e-4); "
+          "the paper's step diverges there", "sensing_fig1_init_norm", "Fig. 3: no recovery",
+          ("quick", "paper"), _large_norm),
+)
+register_claims(
+    "sensing_restart",
+    Claim("beats_gd", "Restarted gradient descent (Algorithm 1) reaches a much lower test error than plain "
+          "gradient descent from the same start (<= 1/10)", "sensing_fig5_restarts",
+          "considerably outperforms GD (Fig. 5)", ("quick", "paper"), _restart_beats_gd),
+    Claim("recovers", "(our check) Restarted gradient descent recovers X: final test error below a tenth "
+          "of that of U = 0", "sensing_fig5_restarts", "not stated", ("quick", "paper"), _restart_recovers),
+)
