@@ -202,21 +202,25 @@ def sensing_dop_descent(
     if bool((gamma <= 0).any()) or bool((alpha <= 0).any()):
         raise ValueError("gamma and alpha must be > 0")
     A = 0.5 * (A + A.mT)
-    U = gamma[..., None, None] * torch.eye(n, **to)
+    # Flattened views for batched matrix products: one bmm per operator application.
+    A_rows = A.flatten(-2)                      # (P, m, n*n): A(X) = X_flat @ A_rows^T
+    A_cols = A_rows.mT.contiguous()             # (P, n*n, m)
+    U = (gamma.reshape(P * K, 1, 1) * torch.eye(n, **to)).contiguous()
     g = gamma.unsqueeze(-1).expand(P, K, m).clone()
     h = g.clone()
     step_gh = (alpha * lr).unsqueeze(-1)
     y_norm = torch.linalg.vector_norm(y, dim=-1, keepdim=True)
-    rec = _Recorder(steps, record_every, ["residual", "objective", "objective_feasible"], P * K, y)
+    names = ["residual", "objective", "objective_feasible"]
+    rec = _Recorder(steps, record_every, names, P * K, y)
     diverged = torch.zeros(P, K, dtype=torch.bool, device=y.device)
     steps_run = 0
     with progress_bar(steps, desc) as bar:
         for k in range(steps + 1):
-            X = U @ U.mT
-            r = sensing_operator(A, X) + g * g - h * h - y.unsqueeze(-2)
+            X = torch.bmm(U, U.mT)
+            s = g * g - h * h
+            r = torch.baddbmm(s - y.unsqueeze(-2), X.view(P, K, n * n), A_cols)
             if rec.wants(k):
-                trace = X.diagonal(dim1=-2, dim2=-1).sum(-1)
-                s = g * g - h * h
+                trace = X.diagonal(dim1=-2, dim2=-1).sum(-1).view(P, K)
                 objective = trace + s.abs().sum(-1) / alpha
                 # (X, y - A(X)) is feasible, so its objective bounds the optimum from above.
                 feasible = trace + (s - r).abs().sum(-1) / alpha
@@ -229,12 +233,14 @@ def sensing_dop_descent(
                     break
             if k == steps:
                 break
-            U = U - lr * sensing_adjoint(A, r) @ U
+            M = torch.bmm(r, A_rows).view(P * K, n, n)
+            U = torch.baddbmm(U, M, U, alpha=-lr)
             ar = step_gh * r
-            g = g * (1.0 - ar)
-            h = h * (1.0 + ar)
+            g.addcmul_(g, ar, value=-1.0)
+            h.addcmul_(h, ar)
             steps_run = k + 1
             bar.update(1)
+    U = U.view(P, K, n, n)
     X = U @ U.mT
     s = g * g - h * h
     diverged |= ~torch.isfinite(X).all(dim=(-2, -1)) | ~torch.isfinite(s).all(dim=-1)
