@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from conftest import DEVICES, run_snakemake
 from scipy.optimize import linprog
 
 from implicit_bias.config import ConfigError, validate_config
@@ -22,8 +23,6 @@ from implicit_bias.theory import (
     sensing_operator,
     weighted_min_norm,
 )
-
-from conftest import DEVICES, run_snakemake
 
 
 def _instance(seed=0, n=5, m=10, rank=1, p=0.2, outlier_std=3.0):
