@@ -20,6 +20,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/outputs.smk"
 include: "workflow/rules/rpca.smk"
 include: "workflow/rules/sensing.smk"
+include: "workflow/rules/theory.smk"
 include: "workflow/rules/scorecard.smk"
 
 

@@ -157,6 +157,11 @@ def _cross_checks(name: str, s: dict) -> list[str]:
         msgs.append(
             f"sweeps.{name}.alpha_min: {s['alpha_min']} is above alpha_max = {s['alpha_max']}"
         )
+    if "rows" in s and "dim" in s and s["dim"] <= s["rows"]:
+        msgs.append(
+            f"sweeps.{name}.dim: {s['dim']} unknowns for {s['rows']} rows is not underdetermined "
+            f"(allowed: dim > rows)"
+        )
     return msgs
 
 

@@ -1,0 +1,384 @@
+"""Checks of the theory (EXPERIMENTS.md, Part 3): Theorem 1 with commuting measurements,
+the weighted minimum norm of discrepant learning rates, and the alpha-lambda correspondence
+in robust PCA."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ..config import short_number
+from ..plotting import figure, geometric_band
+from ..records import tidy
+from ..rpca import dop_descent, relative_error
+from ..seeding import trial_rngs
+from ..theory import (
+    commuting_sensing_problem,
+    convex_robust_sensing,
+    convex_rpca_psd,
+    preconditioned_descent,
+    sensing_dop_descent,
+    weighted_min_norm,
+)
+from . import Context, Kind, Plot, register_kind, register_plot
+from .rpca import _alphas, curves_frame, dop_init, planted_batch
+
+# ---------------------------------------------------------------------------------------
+# Theorem 1: commuting measurements
+# ---------------------------------------------------------------------------------------
+
+
+def _sensing_cell(s: dict) -> str:
+    """The problem instance's parameters; every (alpha, gamma) of a trial shares its data."""
+    return f"n~{s['n']}_m~{s['m']}_rank~{s['rank']}_p~{short_number(s['p'])}"
+
+
+def _rel_distance(parts, refs) -> float:
+    """Joint relative distance of ``(X, s)`` to ``(X_c, s_c)`` in the Frobenius/2-norm."""
+    num = sum(float(np.sum((a - b) ** 2)) for a, b in zip(parts, refs, strict=True))
+    den = sum(float(np.sum(b**2)) for b in refs)
+    return math.sqrt(num / den) if den > 0 else math.sqrt(num)
+
+
+def _run_theorem1(ctx: Context, cell: dict):
+    s = ctx.settings
+    trial = int(cell["trial"])
+    seed = ctx.trial_seed(_sensing_cell(s), trial)
+    (rng,) = trial_rngs(seed, 1)
+    inst = commuting_sensing_problem(s["n"], s["m"], s["rank"], s["p"], rng, s["outlier_std"])
+    alphas = [float(a) for a in s["alphas"]]
+    gammas = [float(g) for g in s["gammas"]]
+    pairs = [(a, g) for a in alphas for g in gammas]
+    to = dict(device=ctx.device, dtype=ctx.dtype)
+    res = sensing_dop_descent(
+        torch.from_numpy(inst.A).to(**to)[None],
+        torch.from_numpy(inst.y).to(**to)[None],
+        torch.tensor([g for _, g in pairs], **to),
+        torch.tensor([a for a, _ in pairs], **to),
+        s["lr"], s["steps"], s["record_every"],
+        desc=ctx.label(f"trial {trial}: {len(pairs)} (alpha, gamma) pairs"),
+    )
+    convex = {a: convex_robust_sensing(inst.A, inst.y, 1.0 / a, s["solver"], s["solver_tolerance"])
+              for a in alphas}
+    X = res.X[0].cpu().double().numpy()
+    S = res.S[0].cpu().double().numpy()
+    curves = {k: v[:, 0].cpu().double().numpy() for k, v in res.curves.items()}
+    its = res.iterations.cpu().numpy()
+    x_norm = np.linalg.norm(inst.X)
+    rows, frames = [], []
+    for k, (alpha, gamma) in enumerate(pairs):
+        sol = convex[alpha]
+        # The feasible point (X, y - A(X)): its objective is >= the optimum, so the gap is
+        # a one-sided, sign-definite measure even before the residual has vanished.
+        s_feasible = inst.y - np.einsum("aij,ij->a", inst.A, X[k])
+        objective = float(np.trace(X[k]) + np.abs(s_feasible).sum() / alpha)
+        rows.append({
+            "method": "dop", "cell": f"trial~{trial}", "trial": trial, "seed": seed,
+            "n": s["n"], "m": s["m"], "rank": s["rank"], "p": s["p"],
+            "alpha": alpha, "lambda": 1.0 / alpha, "gamma": gamma,
+            "steps": s["steps"], "lr": s["lr"],
+            "objective": objective, "objective_convex": sol.value,
+            "objective_gap": (objective - sol.value) / abs(sol.value),
+            "residual": curves["residual"][-1, k],
+            "dist_convex": _rel_distance((X[k], S[k]), (sol.X, sol.s)),
+            "rel_err_X": float(np.linalg.norm(X[k] - inst.X) / x_norm),
+            "rel_err_X_convex": float(np.linalg.norm(sol.X - inst.X) / x_norm),
+            "solver": sol.solver, "solver_status": sol.status,
+            "diverged": bool(res.diverged[0, k]),
+        })
+        frames.append(pd.DataFrame({
+            "method": "dop", "alpha": alpha, "gamma": gamma, "trial": trial,
+            "iteration": its, "residual": curves["residual"][:, k],
+            "objective_gap": (curves["objective_feasible"][:, k] - sol.value) / abs(sol.value),
+        }))
+    return tidy(rows), pd.concat(frames, ignore_index=True)
+
+
+register_kind("theory_theorem1", Kind(
+    cells=lambda s: [{"trial": t} for t in range(s["trials"])],
+    run=_run_theorem1,
+    default_plot="theory_theorem1",
+))
+
+
+# ---------------------------------------------------------------------------------------
+# Weighted minimum norm (Appendix A)
+# ---------------------------------------------------------------------------------------
+
+
+def _run_weighted(ctx: Context, cell: dict):
+    s = ctx.settings
+    rows_, dim = s["rows"], s["dim"]
+    ratios = [float(r) for r in s["weight_ratios"]]
+    trials = range(s["trials"])
+    Ws, bs, us, seeds = [], [], [], []
+    for t in trials:
+        seed = ctx.trial_seed(f"rows~{rows_}_dim~{dim}", t)
+        problem_rng, weight_rng = trial_rngs(seed, 2)
+        Ws.append(problem_rng.standard_normal((rows_, dim)))
+        bs.append(problem_rng.standard_normal(rows_))
+        # One draw per trial, shared by every ratio: Lambda = ratio^(u - 1/2) spans
+        # [ratio^-1/2, ratio^1/2], and ratio 1 is plain gradient descent.
+        us.append(weight_rng.uniform(0.0, 1.0, dim))
+        seeds.append(seed)
+    to = dict(device=ctx.device, dtype=ctx.dtype)
+    R, T = len(ratios), len(trials)
+    W = torch.from_numpy(np.stack(Ws)).to(**to).repeat(R, 1, 1)
+    b = torch.from_numpy(np.stack(bs)).to(**to).repeat(R, 1)
+    u = torch.from_numpy(np.stack(us)).to(**to).repeat(R, 1)
+    ratio = torch.tensor(ratios, **to).repeat_interleave(T).unsqueeze(-1)
+    weights = ratio ** (u - 0.5)
+    closed_form = weighted_min_norm(W, b, weights)
+    min_norm = (torch.linalg.pinv(W) @ b.unsqueeze(-1)).squeeze(-1)
+    res = preconditioned_descent(
+        W, b, weights, s["step"], s["steps"], s["record_every"],
+        references={"closed_form": closed_form, "min_norm": min_norm},
+        desc=ctx.label(f"{R} ratios x {T} trials"),
+    )
+    last = {k: v[-1].cpu().numpy() for k, v in res.curves.items()}
+    lr = res.lr.cpu().numpy()
+    rows, frames = [], []
+    its = res.iterations.cpu().numpy()
+    for i in range(R * T):
+        r, t = ratios[i // T], trials[i % T]
+        weighted_vs_plain = float(torch.linalg.vector_norm(closed_form[i] - min_norm[i])
+                                  / torch.linalg.vector_norm(min_norm[i]))
+        rows.append({
+            "method": "gd", "cell": f"rows~{rows_}_dim~{dim}", "trial": t,
+            "seed": seeds[i % T], "rows": rows_, "dim": dim, "weight_ratio": r,
+            "steps": s["steps"], "step": s["step"], "lr": lr[i],
+            "dist_closed_form": last["dist_closed_form"][i],
+            "dist_min_norm": last["dist_min_norm"][i],
+            "closed_form_vs_min_norm": weighted_vs_plain,
+            "residual": last["residual"][i], "diverged": bool(res.diverged[i]),
+        })
+        frames.append(pd.DataFrame({
+            "method": "gd", "weight_ratio": r, "trial": t, "iteration": its,
+            **{k: v[:, i].cpu().numpy() for k, v in res.curves.items()},
+        }))
+    return tidy(rows), pd.concat(frames, ignore_index=True)
+
+
+register_kind("theory_weighted_min_norm", Kind(
+    cells=lambda s: [{"rows": s["rows"], "dim": s["dim"]}],
+    run=_run_weighted,
+    default_plot="theory_weighted_min_norm",
+))
+
+
+# ---------------------------------------------------------------------------------------
+# alpha-lambda correspondence in robust PCA
+# ---------------------------------------------------------------------------------------
+
+
+def _run_alpha_lambda(ctx: Context, cell: dict):
+    s = ctx.settings
+    trial = int(cell["trial"])
+    alphas = _alphas(s)
+    # One trial's problem, repeated once per alpha: the alphas run as one batch.
+    X, S, seeds, init_rngs = planted_batch(ctx, s, [trial])
+    U0, g0, h0 = dop_init(init_rngs, s["n"], s["init_scale"], X)
+    A = len(alphas)
+    rep = lambda t: t.expand(A, *t.shape[1:]).clone()  # noqa: E731
+    Xb, Sb = rep(X), rep(S)
+    res = dop_descent(
+        Xb + Sb, rep(U0), rep(g0), rep(h0), torch.tensor(alphas, dtype=X.dtype, device=X.device),
+        s["lr"], s["steps"], s["record_every"], Xb, Sb,
+        desc=ctx.label(f"trial {trial}: {A} alphas"),
+    )
+    Y = (X + S)[0].cpu().double().numpy()
+    X_true, S_true = X[0].cpu().double().numpy(), S[0].cpu().double().numpy()
+    X_dop, S_dop = res.X.cpu().double().numpy(), res.S.cpu().double().numpy()
+    err_x = relative_error(res.X, Xb).cpu().numpy()
+    err_s = relative_error(res.S, Sb).cpu().numpy()
+    x_norm, s_norm = np.linalg.norm(X_true), np.linalg.norm(S_true)
+    rows = []
+    for k, alpha in enumerate(alphas):
+        sol = convex_rpca_psd(Y, 1.0 / alpha, s["solver"], s["solver_tolerance"])
+        objective = float(np.trace(X_dop[k]) + np.abs(Y - X_dop[k]).sum() / alpha)
+        rows.append({
+            "method": "dop", "cell": f"trial~{trial}", "trial": trial, "seed": seeds[0],
+            "n": s["n"], "rank": s["rank"], "p": s["p"], "alpha": alpha, "lambda": 1.0 / alpha,
+            "steps": s["steps"], "lr": s["lr"], "init_scale": s["init_scale"],
+            # Both distances over the planted matrices' norms, as Fig. 2a's errors: the convex
+            # X is 0 at large alpha, so its own norm is no scale.
+            "rel_dist": float(np.linalg.norm(X_dop[k] - sol.X) / x_norm),
+            "rel_dist_S": float(np.linalg.norm(S_dop[k] - sol.s) / s_norm),
+            "objective": objective, "objective_convex": sol.value,
+            "objective_gap": (objective - sol.value) / abs(sol.value),
+            "rel_err_X": err_x[k], "rel_err_S": err_s[k],
+            "rel_err_X_convex": float(np.linalg.norm(sol.X - X_true) / x_norm),
+            "rel_err_S_convex": float(np.linalg.norm(sol.s - S_true) / s_norm),
+            "solver": sol.solver, "solver_status": sol.status,
+            "diverged": bool(res.diverged[k]),
+        })
+    curves = pd.concat(
+        [curves_frame(_slice(res, k), {"method": "dop", "alpha": a}, [trial])
+         for k, a in enumerate(alphas)],
+        ignore_index=True,
+    )
+    return tidy(rows), curves
+
+
+def _slice(result, k: int):
+    """One batch element of a DescentResult, as a batch of one (for curves_frame)."""
+    from ..rpca import DescentResult
+
+    return DescentResult(
+        result.X[k:k + 1], result.S[k:k + 1], result.iterations,
+        {name: v[:, k:k + 1] for name, v in result.curves.items()},
+        result.diverged[k:k + 1], result.steps_run,
+    )
+
+
+register_kind("theory_alpha_lambda", Kind(
+    cells=lambda s: [{"trial": t} for t in range(s["trials"])],
+    run=_run_alpha_lambda,
+    default_plot="theory_alpha_lambda",
+))
+
+
+# ---------------------------------------------------------------------------------------
+# Figures
+# ---------------------------------------------------------------------------------------
+
+_ALPHA_COLORS = ["#1f77b4", "#2ca02c", "#ff7f0e", "#d62728", "#9467bd", "#8c564b", "#e377c2"]
+
+
+def _draw_theorem1(tables):
+    (sweep, tab), = tables.items()
+    s, summary = tab["settings"], tab["summary"]
+    fig, axes = figure(3, 1, width=3.0, height=2.6)
+    panels = (
+        ("objective_gap", "relative objective gap"),
+        ("dist_convex", "rel. distance to convex solution"),
+        ("residual", "constraint residual $\\|r\\|/\\|y\\|$"),
+    )
+    floor = 1e-16
+    for ax, (metric, label) in zip(axes[0], panels, strict=True):
+        for i, alpha in enumerate(sorted(summary["alpha"].unique())):
+            part = summary[summary["alpha"] == alpha].assign(
+                **{metric: summary.loc[summary["alpha"] == alpha, metric].clip(lower=floor)})
+            band = geometric_band(part, "gamma", metric)
+            color = _ALPHA_COLORS[i % len(_ALPHA_COLORS)]
+            ax.plot(band["gamma"], band["mean"], marker="o", ms=3, color=color,
+                    label=f"$\\alpha={alpha:g}$ ($\\lambda={1 / alpha:.3g}$)")
+            ax.fill_between(band["gamma"], band["lo"], band["hi"], color=color, alpha=0.15, lw=0)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.invert_xaxis()
+        ax.set_xlabel("initial scale $\\gamma$")
+        ax.set_ylabel(label)
+    axes[0, 0].axhline(1e-2, color="0.4", ls=":", lw=1)
+    axes[0, 0].legend(frameon=False, loc="lower left", fontsize=7)
+    fig.suptitle(
+        f"Theorem 1, commuting $A_i$: DOP from $U_0=\\gamma I$ vs. "
+        f"$\\min \\|X\\|_* + \\alpha^{{-1}}\\|s\\|_1$ (n={s['n']}, m={s['m']}, r={s['rank']}, "
+        f"p={s['p']}, {s['steps']} steps of $\\tau$={s['lr']:g})",
+        fontsize=9,
+    )
+    fig.tight_layout()
+    return fig
+
+
+def _caption_theorem1(settings):
+    (sweep, s), = settings.items()
+    return (
+        f"Theorem 1 of You et al. (2020) checked with commuting measurements (sweep {sweep}): "
+        f"A_i = V diag(d_i) V^T with one random orthonormal V, d_i ~ N(0, I), n = {s['n']}, "
+        f"m = {s['m']} measurements, planted PSD rank {s['rank']} and {s['p']:g} m "
+        f"corruptions of size +-{s['outlier_std']:g}. DOP gradient descent from U0 = gamma I, "
+        f"g0 = h0 = gamma 1, step tau = {s['lr']:g} for U and alpha tau for g, h, "
+        f"{s['steps']} steps; compared with the convex program min ||X||_* + (1/alpha)||s||_1 "
+        f"s.t. A(X) + s = y, X PSD (cvxpy, {s['solver']}). Left: relative objective gap of the "
+        f"feasible point (X, y - A(X)); middle: relative distance of (X, s) to the convex "
+        f"solution; right: relative constraint residual of DOP. Geometric mean and one-sigma "
+        f"band over {s['trials']} trials; the dotted line marks 1e-2."
+    )
+
+
+def _draw_weighted(tables):
+    (sweep, tab), = tables.items()
+    s, curves = tab["settings"], tab["curves"]
+    fig, axes = figure(1, 1, width=4.2, height=2.9)
+    ax = axes[0, 0]
+    for i, ratio in enumerate(sorted(curves["weight_ratio"].unique())):
+        part = curves[curves["weight_ratio"] == ratio]
+        color = _ALPHA_COLORS[i % len(_ALPHA_COLORS)]
+        name = "plain $\\Lambda=I$" if ratio == 1 else f"$\\kappa(\\Lambda)={ratio:g}$"
+        for metric, ls, what in (
+            ("dist_closed_form", "-", "to $\\Lambda W^T(W\\Lambda W^T)^{-1}b$"),
+            ("dist_min_norm", "--", "to $W^+ b$"),
+        ):
+            band = geometric_band(part.assign(**{metric: part[metric].clip(lower=1e-16)}),
+                                  "iteration", metric)
+            ax.plot(band["iteration"], band["mean"], color=color, ls=ls, label=f"{name}, {what}")
+    ax.set_yscale("log")
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("relative distance")
+    ax.set_title(f"GD with per-coordinate rates $\\Lambda$, W: {s['rows']}$\\times${s['dim']}")
+    ax.legend(frameon=False, fontsize=6.5, loc="center right")
+    return fig
+
+
+def _caption_weighted(settings):
+    (sweep, s), = settings.items()
+    return (
+        f"Implicit bias of per-coordinate learning rates (You et al. 2020, Appendix A, eqs. "
+        f"18-19; sweep {sweep}): gradient descent theta <- theta - tau Lambda W^T (W theta - b) "
+        f"from zero on an underdetermined least-squares problem (W {s['rows']} x {s['dim']}, "
+        f"Gaussian), with Lambda = kappa^(u - 1/2), u uniform on [0, 1] per coordinate, "
+        f"kappa in {list(s['weight_ratios'])} (kappa = 1 is plain gradient descent); step "
+        f"tau = {s['step']:g} / lambda_max(W Lambda W^T), {s['steps']} steps. Solid: relative "
+        f"distance to the weighted minimum-norm interpolant Lambda W^T (W Lambda W^T)^-1 b; "
+        f"dashed: to the plain minimum-norm interpolant W^+ b. Geometric mean over "
+        f"{s['trials']} trials."
+    )
+
+
+def _draw_alpha_lambda(tables):
+    (sweep, tab), = tables.items()
+    s, summary = tab["settings"], tab["summary"]
+    fig, axes = figure(1, 1, width=4.0, height=2.9)
+    ax = axes[0, 0]
+    lines = (
+        ("rel_dist", "$\\|X_{DOP} - X_{cvx}\\|_F/\\|X_*\\|_F$", "-", "o", "#9467bd"),
+        ("rel_err_X", "DOP: $\\|X_{DOP} - X_*\\|_F/\\|X_*\\|_F$ (Fig. 2a)", "-", "s", "#d62728"),
+        ("rel_err_X_convex", "convex: $\\|X_{cvx} - X_*\\|_F/\\|X_*\\|_F$", ":", "^", "#1f77b4"),
+    )
+    for metric, label, ls, marker, color in lines:
+        band = geometric_band(summary.assign(**{metric: summary[metric].clip(lower=1e-16)}),
+                              "alpha", metric)
+        ax.plot(band["alpha"], band["mean"], ls=ls, marker=marker, ms=3.5, color=color, label=label)
+        ax.fill_between(band["alpha"], band["lo"], band["hi"], color=color, alpha=0.15, lw=0)
+    ax.axvline(math.sqrt(s["n"]), color="0.3", ls="--", lw=1)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("learning-rate ratio $\\alpha$ (convex: $\\lambda = 1/\\alpha$)")
+    ax.set_ylabel("relative distance")
+    ax.set_title(f"robust PCA, n={s['n']}, r={s['rank']}, p={s['p']}: DOP vs. convex")
+    ax.legend(frameon=False, fontsize=7, loc="best")
+    return fig
+
+
+def _caption_alpha_lambda(settings):
+    (sweep, s), = settings.items()
+    return (
+        f"The alpha-lambda correspondence in robust PCA (sweep {sweep}): DOP (You et al. 2020, "
+        f"eq. 6; {s['steps']} steps of tau = {s['lr']:g}, initialization scale "
+        f"{s['init_scale']:g}) at each learning-rate ratio alpha against the solution of "
+        f"min tr(X) + (1/alpha) ||Y - X||_1 s.t. X PSD (cvxpy, {s['solver']}); n = {s['n']}, "
+        f"rank {s['rank']}, p = {s['p']}. Purple: relative distance between the two low-rank "
+        f"estimates; red: DOP's relative error against the planted X (the quantity of "
+        f"Fig. 2a); blue dotted: the convex solution's; all three over ||X*||_F. Geometric "
+        f"mean and one-sigma band over {s['trials']} trials; the dashed line marks "
+        f"alpha = sqrt(n)."
+    )
+
+
+register_plot("theory_theorem1", Plot(draw=_draw_theorem1, caption=_caption_theorem1))
+register_plot("theory_weighted_min_norm", Plot(draw=_draw_weighted, caption=_caption_weighted))
+register_plot("theory_alpha_lambda", Plot(draw=_draw_alpha_lambda, caption=_caption_alpha_lambda))
