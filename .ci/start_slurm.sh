@@ -5,8 +5,7 @@
 # "Running on a cluster" commands on one machine.
 #
 #   .ci/start_slurm.sh [DIR]      # DIR defaults to /tmp/implicit-bias-slurm
-#   export SLURM_CONF=DIR/slurm.conf
-#   sinfo; snakemake --workflow-profile profiles/slurm ...
+#   sinfo; snakemake --workflow-profile profiles/slurm ...   # see the README
 #   .ci/stop_slurm.sh [DIR]
 #
 # Everything (configuration, munge key and socket, state, logs, pid files) lives under DIR,
@@ -104,7 +103,7 @@ slurmd -f "$SLURM_CONF"
 for _ in $(seq 60); do
     state=$(sinfo -h -n "$HOST" -p debug -o %t 2>/dev/null || true)
     if [ "$state" = idle ]; then
-        echo "start_slurm: node $HOST idle; export SLURM_CONF=$SLURM_CONF"
+        echo "start_slurm: node $HOST idle; partitions debug (default) and batch; configuration $SLURM_CONF"
         exit 0
     fi
     sleep 1

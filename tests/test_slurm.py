@@ -85,11 +85,21 @@ def edited_profile(folder: Path) -> Path:
     return folder
 
 
-def squeue_jobs() -> dict[str, tuple[str, str]]:
-    """Job id -> (partition, state) of every job slurmctld still remembers (MinJobAge)."""
-    out = subprocess.run(["squeue", "--states=all", "--noheader", "--format=%i|%P|%T"],
+def slurm_job(job_id: str) -> dict[str, str]:
+    """slurmctld's record of a job (kept for MinJobAge seconds after it ends)."""
+    out = subprocess.run(["scontrol", "--oneliner", "show", "job", job_id],
                          capture_output=True, text=True, check=True).stdout
-    return {i: (p, s) for i, p, s in (line.split("|") for line in out.split())}
+    return dict(field.split("=", 1) for field in out.split() if "=" in field)
+
+
+def submissions(log: str) -> dict[str, dict[str, str]]:
+    """SLURM job id -> the resources snakemake printed for the job it submitted as that id."""
+    resources = {
+        jobid: dict(item.split("=", 1) for item in line.split(", "))
+        for jobid, line in re.findall(r"jobid: (\d+)\n(?:(?!.*jobid: ).*\n)*?\s+resources: (.*)", log)
+    }
+    return {slurm_id: resources[jobid]
+            for jobid, slurm_id in re.findall(r"Job (\d+) has been submitted with SLURM jobid (\d+)", log)}
 
 
 def read_results(workdir: Path) -> dict[str, pd.DataFrame]:
@@ -120,16 +130,21 @@ def test_smoke_sweeps_through_slurm_equal_a_local_run(slurm_cluster, tmp_path, m
     log = proc.stdout + proc.stderr
 
     # Every compute job went through sbatch: one submission per cell, each a batch job that
-    # slurmctld accepted, ran in the profile's partition and completed.
-    submitted = re.findall(r"has been submitted with SLURM jobid (\d+)", log)
+    # slurmctld accepted and ran to completion in the profile's partition, with the CPUs,
+    # memory and time its rule declares.
+    submitted = submissions(log)
     results = tmp_path / "slurm" / "results"
     cells = [cell for sweep in SWEEPS for cell in (results / sweep / "cells").iterdir()]
     assert submitted and len(submitted) == len(cells), log[-4000:]
     ctld_log = (slurm_cluster / "log" / "slurmctld.log").read_text()
-    jobs = squeue_jobs()
-    for job_id in submitted:
+    for job_id, declared in submitted.items():
         assert f"_slurm_rpc_submit_batch_job: JobId={job_id} " in ctld_log
-        assert jobs[job_id] == (PARTITION, "COMPLETED"), (job_id, jobs.get(job_id))
+        job = slurm_job(job_id)
+        hours, minutes = divmod(int(declared["runtime"]), 60)
+        assert (job["JobState"], job["Partition"]) == ("COMPLETED", PARTITION), (job_id, job)
+        assert job["NumCPUs"] == declared["cpus_per_task"], (job_id, job)
+        assert job["MinMemoryNode"] == f"{declared['mem_mb']}M", (job_id, job)
+        assert job["TimeLimit"] == f"{hours:02d}:{minutes:02d}:00", (job_id, job)
 
     # The same numbers as the local run, to the last written digit.
     local, slurm = read_results(tmp_path / "local"), read_results(tmp_path / "slurm")
