@@ -11,10 +11,12 @@ rule rpca_cell:
         sweep=sweeps_of("rpca_alpha", "rpca_curves"),
     params:
         job=job_params,
+    # A paper-size job: about 35 s and 350 MB on one (busy) CPU core. On a cluster these
+    # become the job's --cpus-per-task, --mem and -t (minutes).
     threads: 1
     resources:
         mem_mb=1000,
-        runtime=60,
+        runtime=15,
     conda:
         "../../environment.yml"
     script:
