@@ -183,4 +183,4 @@ def figures(config: dict) -> dict[str, dict]:
 
 
 # Families register their kinds and plots on import.
-from . import rpca  # noqa: E402,F401
+from . import rpca, rpca_phase  # noqa: E402,F401
