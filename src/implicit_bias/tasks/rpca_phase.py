@@ -122,7 +122,7 @@ def _draw(tables):
     titles = {"apg": f"APG (convex), $\\lambda = {_lambda(s):.3g}$",
               "dop": f"DOP, $\\alpha = {_alpha(s):.3g}$"}
     mesh = None
-    for ax, method in zip(axes[0], methods):
+    for ax, method in zip(axes[0], methods, strict=True):
         ranks, ps, frac = success_grid(summary, method)
         # One equal cell per grid point, as in the paper; ticks carry the values.
         mesh = ax.imshow(frac, cmap="gray", vmin=0, vmax=1, origin="lower", aspect="auto",
