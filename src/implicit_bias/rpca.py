@@ -199,7 +199,13 @@ def dop_descent(
     if bool((alpha_t <= 0).any()):
         raise ValueError("alpha must be > 0")
     U, g, h = U0.clone(), g0.clone(), h0.clone()
-    step_gh = alpha_t * lr
+    # Work buffers, allocated once: the loop below runs in place, so a step allocates
+    # nothing and launches few kernels (what bounds small problems on CPU and GPU alike).
+    U_next = torch.empty_like(U)
+    R = torch.empty(torch.broadcast_shapes(Y.shape, g.shape), dtype=Y.dtype, device=Y.device)
+    T = torch.empty_like(R)
+    per_element = alpha_t.numel() > 1
+    step_gh = alpha_t * lr if per_element else float(alpha_t) * lr
     names = ["loss"] + (["rel_err_X"] if X_true is not None else []) + (
         ["rel_err_S"] if S_true is not None else []
     )
@@ -219,9 +225,11 @@ def dop_descent(
     steps_run = 0
     with progress_bar(steps, desc) as bar:
         for k in range(steps + 1):
-            D = g * g
-            D.sub_(h * h).sub_(Y)
-            R = torch.baddbmm(D, U, U.mT)
+            # R = U U^T + g*g - h*h - Y
+            torch.mul(g, g, out=R)
+            R.addcmul_(h, h, value=-1.0)
+            R.sub_(Y)
+            R.baddbmm_(U, U.mT)
             if rec.wants(k):
                 loss = record(k, R)
                 # The only host synchronisation: at recorded steps, to stop runs that blew up.
@@ -230,11 +238,18 @@ def dop_descent(
                     break
             if k == steps:
                 break
-            Rsym = R + R.mT
-            U = torch.baddbmm(U, Rsym, U, alpha=-0.5 * lr)
-            aR = step_gh * R
-            g.mul_(1.0 - aR)
-            h.mul_(1.0 + aR)
+            # U <- U - tau/2 (R + R^T) U
+            torch.add(R, R.mT, out=T)
+            torch.baddbmm(U, T, U, alpha=-0.5 * lr, out=U_next)
+            U, U_next = U_next, U
+            # g <- g - alpha tau R*g,  h <- h + alpha tau R*h
+            if per_element:
+                torch.mul(R, step_gh, out=T)
+                g.addcmul_(T, g, value=-1.0)
+                h.addcmul_(T, h)
+            else:
+                g.addcmul_(R, g, value=-step_gh)
+                h.addcmul_(R, h, value=step_gh)
             steps_run = k + 1
             bar.update(1)
     X = U @ U.mT

@@ -183,4 +183,4 @@ def figures(config: dict) -> dict[str, dict]:
 
 
 # Families register their kinds and plots on import.
-from . import rpca, sensing, theory  # noqa: E402,F401
+from . import rpca, rpca_phase, sensing, theory  # noqa: E402,F401
