@@ -16,6 +16,7 @@ from ..apg import apg_rpca
 from ..plotting import figure
 from ..records import tidy
 from ..rpca import dop_descent, relative_error
+from ..scorecard import Claim, register_claims
 from . import Context, Kind, Plot, register_kind, register_plot
 from .rpca import dop_init, planted_batch
 
@@ -158,3 +159,54 @@ def _caption(settings):
 
 
 register_plot("phase_transition", Plot(draw=_draw, caption=_caption))
+
+
+# ---------------------------------------------------------------------------------------
+# Scorecard claims
+# ---------------------------------------------------------------------------------------
+
+
+def _fractions(summary):
+    return summary.assign(success=summary["success"].astype(float)).groupby(["method", "rank", "p"])["success"].mean()
+
+
+def _corner(summary, easy: bool):
+    if easy:
+        part = summary[(summary["rank"] <= 3) & (summary["p"] <= 0.1)]
+    else:
+        part = summary[(summary["rank"] >= 20) & (summary["p"] >= 0.4)]
+    return part.assign(success=part["success"].astype(bool))
+
+
+def _easy_corner(s, tables):
+    part = _corner(tables["summary"], True)
+    rates = part.groupby("method")["success"].mean()
+    text = ", ".join(f"{m}: {v:.2f} of {int((part['method'] == m).sum())} trials" for m, v in rates.items())
+    return text, bool(len(part)) and bool(part["success"].all())
+
+
+def _hard_corner(s, tables):
+    part = _corner(tables["summary"], False)
+    rates = part.groupby("method")["success"].mean()
+    text = ", ".join(f"{m}: {v:.2f} of {int((part['method'] == m).sum())} trials" for m, v in rates.items())
+    return text, bool(len(part)) and not bool(part["success"].any())
+
+
+def _dop_region(s, tables):
+    frac = _fractions(tables["summary"])
+    cells = {m: int((frac.xs(m, level="method") >= 0.5).sum()) for m in ("apg", "dop")}
+    total = len(frac.xs("dop", level="method"))
+    return (f"cells with success >= 0.5: DOP {cells['dop']}, APG {cells['apg']} of {total}",
+            cells["dop"] >= cells["apg"])
+
+
+register_claims(
+    "rpca_phase",
+    Claim("easy_corner", "Both APG and DOP recover X in every trial with rank <= 3 and p <= 0.1",
+          "fig2bc_phase_transition", "white corner (Figs. 2b, 2c)", ("quick", "paper"), _easy_corner),
+    Claim("hard_corner", "Both fail in every trial with rank >= 20 and p >= 0.4",
+          "fig2bc_phase_transition", "black corner (Figs. 2b, 2c)", ("quick", "paper"), _hard_corner),
+    Claim("dop_region", "DOP (alpha = sqrt(n)) succeeds on at least as large a region as the convex program "
+          "(lambda = 1/sqrt(n))", "fig2bc_phase_transition", "comparable regions, DOP slightly larger",
+          ("quick", "paper"), _dop_region),
+)
