@@ -207,6 +207,6 @@ register_claims(
     Claim("hard_corner", "Both fail in every trial with rank >= 20 and p >= 0.4",
           "fig2bc_phase_transition", "black corner (Figs. 2b, 2c)", ("quick", "paper"), _hard_corner),
     Claim("dop_region", "DOP (alpha = sqrt(n)) succeeds on at least as large a region as the convex program "
-          "(lambda = 1/sqrt(n))", "fig2bc_phase_transition", "comparable regions, DOP slightly larger",
+          "(lambda = 1/sqrt(n))", "fig2bc_phase_transition", "wide region, compared with APG (Figs. 2b, 2c)",
           ("quick", "paper"), _dop_region),
 )
