@@ -16,6 +16,7 @@ ROOT = Path(workflow.basedir)
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/rpca.smk"
+include: "workflow/rules/images.smk"
 
 
 rule all:

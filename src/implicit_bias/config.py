@@ -139,6 +139,12 @@ def _cross_checks(name: str, s: dict) -> list[str]:
         msgs.append(
             f"sweeps.{name}.alpha_min: {s['alpha_min']} is above alpha_max = {s['alpha_max']}"
         )
+    size, scales = s.get("image_size"), s.get("scales")
+    if size is not None and scales is not None and size % 2**scales:
+        msgs.append(
+            f"sweeps.{name}.image_size: {size} is not a multiple of 2^scales = {2**scales} "
+            f"(the network halves the image {scales} times)"
+        )
     if "steps" in s and "record_every" in s and s["record_every"] > max(s["steps"], 1):
         msgs.append(
             f"sweeps.{name}.record_every: {s['record_every']} exceeds steps = {s['steps']}"

@@ -1,6 +1,7 @@
 """Draw one figure from result tables alone."""
 
 import sys
+from pathlib import Path
 
 sys.stderr = sys.stdout = open(snakemake.log[0], "w", buffering=1)
 
@@ -13,8 +14,9 @@ tables = {
         "settings": spec["settings"][sweep],
         "summary": read_table(summary),
         "curves": read_table(curves),
+        "cells_dir": Path(summary).parent / "cells",
     }
-    for sweep, summary, curves in zip(spec["sweeps"], snakemake.input.summary, snakemake.input.curves)
+    for sweep, summary, curves in zip(spec["sweeps"], snakemake.input.summary, snakemake.input.curves, strict=True)
 }
 draw_figure(spec["plot"], tables, [snakemake.output.pdf, snakemake.output.png])
 print(f"drew {snakemake.output.pdf} with plot {spec['plot']!r} from sweeps {spec['sweeps']}")
