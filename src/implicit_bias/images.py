@@ -349,6 +349,25 @@ def _autocast_dtype(cfg: RecoveryConfig, device: torch.device):
     return torch.bfloat16 if cfg.amp == "bfloat16" else torch.float16
 
 
+def initial_state(cfg: RecoveryConfig, seed: int, height: int, width: int):
+    """The starting point of a run, drawn on the CPU so that every device starts alike.
+
+    :returns: ``(net, z, gh)``: the network (PyTorch's default Kaiming-uniform weights),
+        the fixed input ``U[0, 1) * input_scale`` of shape ``(1, input_channels, height,
+        width)``, and ``gh`` of shape ``(2, 1, 3, height, width)`` with ``g0 = gh[0]``,
+        ``h0 = gh[1]`` iid ``N(0, init_scale^2)`` (used by DOP only).
+    """
+    init_seed, _ = _seeds(seed)
+    cpu_gen = torch.Generator().manual_seed(init_seed)
+    # Module constructors draw from the global generator: fork it, so callers' state is kept.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(init_seed)
+        net = SkipNet(cfg.input_channels, 3, cfg.width, cfg.scales, cfg.skip_channels)
+    z = torch.rand((1, cfg.input_channels, height, width), generator=cpu_gen) * cfg.input_scale
+    gh = torch.randn((2, 1, 3, height, width), generator=cpu_gen) * cfg.init_scale
+    return net, z, gh
+
+
 def recover_image(
     noisy: np.ndarray,
     clean: np.ndarray,
@@ -385,16 +404,9 @@ def recover_image(
     fmt = torch.channels_last if (cuda and cfg.channels_last) else torch.contiguous_format
     if cuda:
         torch.backends.cudnn.benchmark = True
-    init_seed, noise_seed = _seeds(seed)
-
-    # Everything random at the start is drawn on the CPU, so that devices agree.
-    cpu_gen = torch.Generator().manual_seed(init_seed)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(init_seed)
-        net = SkipNet(cfg.input_channels, 3, cfg.width, cfg.scales, cfg.skip_channels)
+    _, noise_seed = _seeds(seed)
     h, w = noisy.shape[:2]
-    z = torch.rand((1, cfg.input_channels, h, w), generator=cpu_gen) * cfg.input_scale
-    gh = torch.randn((2, 1, 3, h, w), generator=cpu_gen) * cfg.init_scale
+    net, z, gh = initial_state(cfg, seed, h, w)
     net = net.to(device=device, memory_format=fmt)
     z = z.to(device).contiguous(memory_format=fmt)
     y = _to_tensor(noisy, device)
