@@ -259,6 +259,7 @@ class RecoveryConfig:
         or ``float16``; ``g``, ``h``, the loss and the output layer stay float32. CPU runs
         are always float32.
     :ivar channels_last: channels-last memory format on CUDA.
+    :ivar cudnn_benchmark: let cuDNN time its convolution algorithms on CUDA.
     """
 
     method: str = "dop"
@@ -276,6 +277,7 @@ class RecoveryConfig:
     checkpoint_every: int = 5000
     amp: str = "bfloat16"
     channels_last: bool = True
+    cudnn_benchmark: bool = True
 
     def __post_init__(self):
         if self.method not in METHODS:
@@ -403,7 +405,7 @@ def recover_image(
     cuda = device.type == "cuda"
     fmt = torch.channels_last if (cuda and cfg.channels_last) else torch.contiguous_format
     if cuda:
-        torch.backends.cudnn.benchmark = True
+        torch.backends.cudnn.benchmark = cfg.cudnn_benchmark
     _, noise_seed = _seeds(seed)
     h, w = noisy.shape[:2]
     net, z, gh = initial_state(cfg, seed, h, w)
