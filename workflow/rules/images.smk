@@ -1,18 +1,6 @@
 # Robust image recovery: DIP, DIP-l1 and DOP (Figs. 1b, 3, 4, 5). One job per run
 # (image, p, method, width); a killed job resumes from its checkpoint.pt when run again.
-from implicit_bias.tasks.images import CELL_FILES, IMAGE_KINDS, job_resources
-
-
-def image_job(wildcards):
-    """job_params plus the image folder, resolved against the repository root."""
-    job = job_params(wildcards)
-    image_dir = Path(CONFIG["image_dir"])
-    job["settings"] = dict(job["settings"], image_dir=str(image_dir if image_dir.is_absolute() else ROOT / image_dir))
-    return job
-
-
-def image_resource(name):
-    return lambda wildcards: job_resources(SWEEPS[wildcards.sweep])[name]
+from implicit_bias.tasks.images import CELL_FILES, IMAGE_KINDS, job_resources, with_image_dir
 
 
 rule image_cell:
@@ -25,12 +13,12 @@ rule image_cell:
     wildcard_constraints:
         sweep=sweeps_of(*IMAGE_KINDS),
     params:
-        job=image_job,
+        job=lambda w: with_image_dir(job_params(w), CONFIG["image_dir"], ROOT),
     threads: 1
     resources:
-        gpu=image_resource("gpu"),
-        mem_mb=image_resource("mem_mb"),
-        runtime=image_resource("runtime"),
+        gpu=lambda w: job_resources(SWEEPS[w.sweep])["gpu"],
+        mem_mb=lambda w: job_resources(SWEEPS[w.sweep])["mem_mb"],
+        runtime=lambda w: job_resources(SWEEPS[w.sweep])["runtime"],
     conda:
         "../../environment.yml"
     script:

@@ -79,6 +79,18 @@ def job_resources(s: dict) -> dict:
     return {"gpu": gpu, "mem_mb": mem_mb, "runtime": minutes}
 
 
+def with_image_dir(job: dict, image_dir: str, root: str | Path) -> dict:
+    """A job's parameters with the configured image folder in its settings.
+
+    :param job: the parameters the workflow hands a job (``settings`` among them).
+    :param image_dir: the configuration's ``image_dir``; a relative path is taken from ``root``.
+    :param root: the repository root.
+    """
+    folder = Path(image_dir)
+    folder = folder if folder.is_absolute() else Path(root) / folder
+    return dict(job, settings=dict(job["settings"], image_dir=str(folder)))
+
+
 def problem_cell(image: str, p: float) -> str:
     """Runs on one (image, p) share the corruption and the network's initialization."""
     return f"image~{image}_p~{short_number(p)}"
