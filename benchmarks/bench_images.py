@@ -67,7 +67,6 @@ def main(argv=None) -> None:
     parser.add_argument("--p", type=float, default=0.5)
     parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--warmup", type=int, default=None, help="steps excluded from timing (default steps/10)")
-    parser.add_argument("--amp", default="bfloat16", choices=["bfloat16", "float16"])
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads")
     parser.add_argument("--seed", type=int, default=0)
@@ -88,7 +87,7 @@ def main(argv=None) -> None:
     record_every = max(1, args.steps // 20)
     base = dict(method=args.method, width=args.width, steps=args.steps, record_every=record_every,
                 checkpoint_every=0)
-    fast = RecoveryConfig(**base, amp=args.amp, channels_last=True, cudnn_benchmark=True)
+    fast = RecoveryConfig(**base, amp="bfloat16", channels_last=True, cudnn_benchmark=True)
     plain = RecoveryConfig(**base, amp="float32", channels_last=False, cudnn_benchmark=False)
     rows = {}
     for label, cfg in (("fast", fast), ("plain", plain)):
