@@ -211,6 +211,9 @@ def _caption_width_curves(settings):
             f"{_settings_text(s)}")
 
 
+_SHORT_LABELS = {"dip": "DIP", "dip_l1": "DIP-$\\ell_1$", "dop": "DOP"}
+
+
 def _read_image(path: Path) -> np.ndarray | None:
     import skimage.io
 
@@ -257,9 +260,9 @@ def __draw_gallery(tables):
                 img = _read_image(cells / row["cell"] / name)
                 text = (f"PSNR = {row['psnr_last']:.2f} (last)" if col == "dop"
                         else f"PSNR = {row['psnr_best']:.2f} (it. {int(row['iter_best'])})")
-                title = METHOD_LABELS[col]
+                title = _SHORT_LABELS[col]
             else:
-                img, text, title = None, "not run", METHOD_LABELS.get(col, col)
+                img, text, title = None, "not run", _SHORT_LABELS[col]
             if img is not None:
                 ax.imshow(img, interpolation="nearest")
             ax.set_xlabel(text, fontsize=7)
