@@ -19,6 +19,7 @@ configfile: str(ROOT / "config.yaml")
 include: "workflow/rules/common.smk"
 include: "workflow/rules/outputs.smk"
 include: "workflow/rules/rpca.smk"
+include: "workflow/rules/images.smk"
 include: "workflow/rules/rpca_phase.smk"
 include: "workflow/rules/sensing.smk"
 include: "workflow/rules/theory.smk"

@@ -157,6 +157,12 @@ def _cross_checks(name: str, s: dict) -> list[str]:
         msgs.append(
             f"sweeps.{name}.alpha_min: {s['alpha_min']} is above alpha_max = {s['alpha_max']}"
         )
+    size, scales = s.get("image_size"), s.get("scales")
+    if size is not None and scales is not None and size % 2**scales:
+        msgs.append(
+            f"sweeps.{name}.image_size: {size} is not a multiple of 2^scales = {2**scales} "
+            f"(the network halves the image {scales} times)"
+        )
     if "rows" in s and "dim" in s and s["dim"] <= s["rows"]:
         msgs.append(
             f"sweeps.{name}.dim: {s['dim']} unknowns for {s['rows']} rows is not underdetermined "

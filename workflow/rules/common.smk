@@ -58,6 +58,13 @@ def figure_tables(wildcards):
     return {
         "summary": [f"results/{s}/summary.csv" for s in sweeps],
         "curves": [f"results/{s}/curves.csv" for s in sweeps],
+        # Files a kind's jobs leave beside their tables (e.g. images), for figures that show them.
+        "files": [
+            f"results/{s}/cells/{cell}/{name}"
+            for s in sweeps
+            for cell in CELLS[s]
+            for name in KINDS[SWEEPS[s]["kind"]].files
+        ],
     }
 
 

@@ -16,6 +16,7 @@ tables = {
         "settings": spec["settings"][sweep],
         "summary": read_table(summary),
         "curves": read_table(curves),
+        "cells_dir": Path(summary).parent / "cells",
     }
     for sweep, summary, curves in zip(spec["sweeps"], snakemake.input.summary, snakemake.input.curves, strict=True)
 }

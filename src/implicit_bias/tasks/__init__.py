@@ -56,12 +56,16 @@ class Kind:
     :ivar run: ``(ctx, cell) -> (summary, curves)``; curves may be None.
     :ivar default_plot: the plot drawn for a sweep that no figure names.
     :ivar resources: per-job hints for the workflow (``gpu``, ``mem_mb``, ``runtime``).
+    :ivar files: files each job writes into its cell folder besides the tables (images,
+        say); figures of the kind's sweeps get them as inputs and find them at
+        ``results/<sweep>/cells/<cell>/<file>``, the cell named by the summary's ``cell``.
     """
 
     cells: Callable[[dict], list[dict]]
     run: Callable[[Context, dict], tuple[pd.DataFrame, pd.DataFrame | None]]
     default_plot: str
     resources: dict = field(default_factory=dict)
+    files: tuple[str, ...] = ()
 
 
 @dataclass
@@ -69,7 +73,7 @@ class Plot:
     """A figure-drawing function and its caption.
 
     :ivar draw: ``tables -> matplotlib Figure``; ``tables`` maps each sweep to a dict with
-        ``settings``, ``summary`` and ``curves``.
+        ``settings``, ``summary``, ``curves`` and ``cells_dir`` (the sweep's cell folders).
     :ivar caption: ``settings -> str`` stating the settings, for the report; ``settings``
         maps each sweep to its resolved settings.
     """
@@ -183,4 +187,4 @@ def figures(config: dict) -> dict[str, dict]:
 
 
 # Families register their kinds and plots on import.
-from . import rpca, rpca_phase, sensing, theory  # noqa: E402,F401
+from . import images, rpca, rpca_phase, sensing, theory  # noqa: E402,F401

@@ -1,0 +1,337 @@
+"""Image recovery: the width curves (Fig. 1b), the gallery (Fig. 3), the corruption levels
+(Fig. 4) and the learning curves (Fig. 5 of the arXiv version; Fig. 4 of the NeurIPS paper).
+
+One job per run (image, p, method, width). Each job writes, besides the tables,
+``clean.png``, ``input.png`` (the corrupted image), ``final.png`` (the last iterate),
+``best.png`` (the recorded iterate of highest PSNR) and ``checkpoint.pt`` into its cell
+folder; a job started again after a kill resumes from the checkpoint.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from ..config import short_number
+from ..images import (
+    METHODS,
+    RecoveryConfig,
+    load_image,
+    psnr,
+    recover_image,
+    salt_and_pepper,
+    save_png,
+)
+from ..plotting import METHOD_COLORS, METHOD_LABELS, STYLE, figure
+from ..records import tidy
+from ..seeding import trial_rngs
+from . import Context, Kind, Plot, register_kind, register_plot
+
+IMAGE_KINDS = ("image_width", "image_gallery", "image_noise")
+
+#: Files every image job leaves in its cell folder; figures may read them.
+CELL_FILES = ("clean.png", "input.png", "final.png", "best.png")
+
+#: Paper image side when ``image_size`` is null (F16, Peppers, Baboon are 512 x 512).
+PAPER_SIDE = 512
+
+
+def runs_of(s: dict) -> list[tuple[str, int]]:
+    """The (method, width) pairs of a sweep: ``runs`` if given, else methods x widths."""
+    if s.get("runs"):
+        return [(r["method"], int(r["width"])) for r in s["runs"]]
+    return [(m, int(w)) for w in s["widths"] for m in s["methods"]]
+
+
+def image_cells(s: dict) -> list[dict]:
+    """One job per (image, p, method, width)."""
+    return [
+        {"image": image, "p": float(p), "method": method, "width": width}
+        for image in s["images"]
+        for p in s["p"]
+        for method, width in runs_of(s)
+    ]
+
+
+def job_resources(s: dict) -> dict:
+    """Scheduling hints of one job of sweep settings ``s``.
+
+    A job on full-size images (``image_size`` null, the paper) or on images of 256 pixels
+    or more asks for one GPU; its runtime assumes about 20 steps/s at 512 x 512, width 128
+    on a GPU, and about 2.5e-9 CPU-seconds per pixel x width^1.5 per step on a CPU core,
+    plus 15 ms of per-step overhead (measured at 64 x 64).
+    """
+    side = s.get("image_size") or PAPER_SIDE
+    widths = [w for _, w in runs_of(s)] or [128]
+    width = max(widths)
+    gpu = 1 if side >= 256 else 0
+    if gpu:
+        per_step = (side / PAPER_SIDE) ** 2 * (width / 128) ** 1.5 / 20.0
+        mem_mb = 8000
+    else:
+        per_step = 0.015 + 2.5e-9 * side * side * width**1.5
+        mem_mb = 1500
+    minutes = math.ceil(2.0 * s["steps"] * per_step / 60.0) + 2
+    return {"gpu": gpu, "mem_mb": mem_mb, "runtime": minutes}
+
+
+def with_image_dir(job: dict, image_dir: str, root: str | Path) -> dict:
+    """A job's parameters with the configured image folder in its settings.
+
+    :param job: the parameters the workflow hands a job (``settings`` among them).
+    :param image_dir: the configuration's ``image_dir``; a relative path is taken from ``root``.
+    :param root: the repository root.
+    """
+    folder = Path(image_dir)
+    folder = folder if folder.is_absolute() else Path(root) / folder
+    return dict(job, settings=dict(job["settings"], image_dir=str(folder)))
+
+
+def problem_cell(image: str, p: float) -> str:
+    """Runs on one (image, p) share the corruption and the network's initialization."""
+    return f"image~{image}_p~{short_number(p)}"
+
+
+def recovery_config(s: dict, method: str, width: int) -> RecoveryConfig:
+    return RecoveryConfig(
+        method=method, width=width, steps=s["steps"], lr=s["lr"], alpha=s["alpha"],
+        init_scale=s["init_scale"], input_channels=s["input_channels"], input_scale=s["input_scale"],
+        input_noise_std=s["input_noise_std"], scales=s["scales"], skip_channels=s["skip_channels"],
+        record_every=s["record_every"], checkpoint_every=s["checkpoint_every"], amp=s["amp"],
+        channels_last=s["channels_last"],
+    )
+
+
+def _run_image(ctx: Context, cell: dict):
+    s = ctx.settings
+    image, p, method, width = cell["image"], float(cell["p"]), cell["method"], int(cell["width"])
+    clean = load_image(image, s["image_source"], s.get("image_dir"), s["image_size"], multiple=2 ** s["scales"])
+    seed = ctx.trial_seed(problem_cell(image, p), 0)
+    corruption_rng, init_rng = trial_rngs(seed, 2)
+    noisy = salt_and_pepper(clean, p, corruption_rng)
+    run_seed = int(init_rng.integers(2**62))
+    cfg = recovery_config(s, method, width)
+    res = recover_image(
+        noisy, clean, cfg, run_seed, ctx.device, checkpoint=ctx.outdir / "checkpoint.pt",
+        desc=ctx.label(f"{image} p={p:g} {method} width={width}"),
+    )
+    out = ctx.outdir
+    save_png(clean, out / "clean.png")
+    save_png(noisy, out / "input.png")
+    save_png(res.final, out / "final.png")
+    save_png(res.best if res.best is not None else res.final, out / "best.png")
+    # The number the paper reports: the last iterate for DOP, the best along the run
+    # (an oracle early stop) for DIP and DIP-l1.
+    reported = res.psnr_last if method == "dop" else res.best_psnr
+    used_amp = cfg.amp if ctx.device.type == "cuda" else "float32"
+    row = {
+        "method": method, "cell": ctx.outdir.name, "trial": 0, "seed": run_seed,
+        "image": image, "p": p, "width": width, "steps": s["steps"], "lr": s["lr"], "alpha": s["alpha"],
+        "init_scale": s["init_scale"], "image_shape": f"{clean.shape[0]}x{clean.shape[1]}",
+        "psnr": reported, "psnr_last": res.psnr_last, "psnr_best": res.best_psnr,
+        "iter_best": res.best_iteration, "psnr_input": psnr(clean, noisy),
+        "loss_last": res.loss[-1] if res.loss else float("nan"), "diverged": res.diverged,
+        "resumed_from": res.resumed_from, "steps_per_s": res.steps_per_s, "amp": used_amp,
+    }
+    curves = pd.DataFrame({"iteration": res.iterations, "psnr": res.psnr, "loss": res.loss})
+    for key, value in reversed([("method", method), ("image", image), ("p", p), ("width", width), ("trial", 0)]):
+        curves.insert(0, key, value)
+    return tidy([row]), curves
+
+
+for _kind, _plot in (("image_width", "image_width_curves"), ("image_gallery", "image_gallery"),
+                     ("image_noise", "image_gallery")):
+    register_kind(_kind, Kind(cells=image_cells, run=_run_image, default_plot=_plot, files=CELL_FILES))
+
+
+# ---------------------------------------------------------------------------------------
+# Figures
+# ---------------------------------------------------------------------------------------
+
+_WIDTH_STYLES = ((":", "#1f77b4"), ("-", "#000000"), ("--", "#2ca02c"), ("-.", "#9467bd"))
+
+
+def _run_label(method: str, width: int) -> str:
+    return f"{METHOD_LABELS[method]}, width {width}"
+
+
+def _draw_width_curves(tables):
+    with plt.rc_context(STYLE):
+        return __draw_width_curves(tables)
+
+
+def __draw_width_curves(tables):
+    (sweep, tab), = tables.items()
+    s, curves = tab["settings"], tab["curves"]
+    keys = list(dict.fromkeys(zip(curves["image"], curves["p"], strict=True))) if not curves.empty else []
+    fig, axes = figure(max(len(keys), 1), 1, width=3.8, height=2.8)
+    l1_index = 0
+    for ax, (image, p) in zip(axes[0], keys, strict=False):
+        part = curves[(curves["image"] == image) & (curves["p"] == p)]
+        for method, width in runs_of(s):
+            run = part[(part["method"] == method) & (part["width"] == width)].sort_values("iteration")
+            if run.empty:
+                continue
+            if method == "dop":
+                style, color = "-", METHOD_COLORS["dop"]
+            else:
+                style, color = _WIDTH_STYLES[l1_index % len(_WIDTH_STYLES)]
+                l1_index += 1
+            ax.plot(run["iteration"], run["psnr"], ls=style, color=color, label=_run_label(method, width))
+        ax.set_xlabel("iteration")
+        ax.set_ylabel("PSNR (dB)")
+        ax.set_title(f"{image}, salt-and-pepper p = {p:g}")
+        ax.legend(frameon=False, loc="lower right")
+    return fig
+
+
+def _settings_text(s: dict) -> str:
+    side = s["image_size"]
+    size = "full size, cropped to multiples of 32" if side is None else f"{side} x {side} px"
+    source = "scikit-image's bundled images" if s["image_source"] == "skimage" else "the paper's images"
+    ours = ""
+    if (s["lr"], s["alpha"]) != (1.0, 500.0):
+        ours = (f" The step sizes are ours (lr = {s['lr']:g} for theta, alpha * lr = {s['alpha'] * s['lr']:g} "
+                f"for g, h; the paper: 1 and 500), chosen so that this reduced size shows the effect "
+                f"in {s['steps']} steps.")
+    return (f"Images: {source}, {size}. {s['steps']} steps of plain gradient descent, lr = {s['lr']:g}, "
+            f"alpha = {s['alpha']:g}, g0, h0 ~ N(0, {s['init_scale']:g}^2), PSNR recorded every "
+            f"{s['record_every']} steps.{ours}")
+
+
+def _caption_width_curves(settings):
+    (sweep, s), = settings.items()
+    runs = ", ".join(f"{m} width {w}" for m, w in runs_of(s))
+    return (f"PSNR against iteration for robust image recovery (sweep {sweep}; You et al. 2020, Fig. 1b): "
+            f"{runs}. DIP-l1 needs the right width or an early stop; DOP needs neither. "
+            f"{_settings_text(s)}")
+
+
+_SHORT_LABELS = {"dip": "DIP", "dip_l1": "DIP-$\\ell_1$", "dop": "DOP"}
+
+
+def _read_image(path: Path) -> np.ndarray | None:
+    import skimage.io
+
+    return skimage.io.imread(path) if path.exists() else None
+
+
+def _draw_gallery(tables):
+    with plt.rc_context(STYLE):
+        return __draw_gallery(tables)
+
+
+def __draw_gallery(tables):
+    rows = []  # (sweep table, image, p)
+    for tab in tables.values():
+        summary = tab["summary"]
+        if summary.empty:
+            continue
+        for image, p in dict.fromkeys(zip(summary["image"], summary["p"], strict=True)):
+            rows.append((tab, image, p))
+    columns = ["input", "dip", "dip_l1", "dop", "clean"]
+    fig, axes = figure(len(columns), max(len(rows), 1), width=1.55, height=1.85)
+    for r, (tab, image, p) in enumerate(rows):
+        summary, cells = tab["summary"], Path(tab["cells_dir"])
+        part = summary[(summary["image"] == image) & (summary["p"] == p)]
+        # The widest run of each method (a gallery shows one run per method).
+        picks = {m: g.sort_values("width").iloc[-1] for m, g in part.groupby("method")}
+        any_cell = part["cell"].iloc[0]
+        for c, col in enumerate(columns):
+            ax = axes[r, c]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.grid(False)
+            for side in ax.spines.values():
+                side.set_visible(False)
+            if col in ("input", "clean"):
+                img = _read_image(cells / any_cell / f"{col}.png")
+                text = f"PSNR = {part['psnr_input'].iloc[0]:.2f}" if col == "input" else ""
+                title = "corrupted input" if col == "input" else "clean"
+            elif col in picks:
+                row = picks[col]
+                # The paper's convention: DOP's last iterate; DIP and DIP-l1 at their best
+                # recorded step (an oracle early stop).
+                name = "final.png" if col == "dop" else "best.png"
+                img = _read_image(cells / row["cell"] / name)
+                text = (f"PSNR = {row['psnr_last']:.2f} (last)" if col == "dop"
+                        else f"PSNR = {row['psnr_best']:.2f} (it. {int(row['iter_best'])})")
+                title = _SHORT_LABELS[col]
+            else:
+                img, text, title = None, "not run", _SHORT_LABELS[col]
+            if img is not None:
+                ax.imshow(img, interpolation="nearest")
+            ax.set_xlabel(text, fontsize=7)
+            if r == 0:
+                ax.set_title(title, fontsize=8)
+            if c == 0:
+                ax.set_ylabel(f"{image}, p = {p:g}", fontsize=8)
+    return fig
+
+
+def _caption_gallery(settings):
+    parts = []
+    for sweep, s in settings.items():
+        parts.append(f"sweep {sweep}: images {', '.join(s['images'])} at p = {', '.join(f'{p:g}' for p in s['p'])}")
+    s = next(iter(settings.values()))
+    return (f"Robust image recovery from salt-and-pepper corruption (You et al. 2020, Figs. 3 and 5): "
+            f"corrupted input, DIP, DIP-l1, DOP and the clean image, PSNR under each ({'; '.join(parts)}). "
+            f"DIP and DIP-l1 are shown at their best recorded step (an oracle early stop, as in the paper), "
+            f"DOP at its last iterate. {_settings_text(s)}")
+
+
+def _draw_curves(tables):
+    with plt.rc_context(STYLE):
+        return __draw_curves(tables)
+
+
+def __draw_curves(tables):
+    # One row per sweep (the gallery's images, the corruption levels), one panel per (image, p).
+    rows = []
+    for sweep, tab in tables.items():
+        curves = tab["curves"]
+        if not curves.empty:
+            keys = list(dict.fromkeys(zip(curves["image"], curves["p"], strict=True)))
+            rows.append((sweep, curves, keys))
+    ncols = max([len(keys) for _, _, keys in rows] + [1])
+    fig, axes = figure(ncols, max(len(rows), 1), width=2.5, height=2.1)
+    for r, (sweep, curves, keys) in enumerate(rows):
+        for c in range(ncols):
+            ax = axes[r, c]
+            if c >= len(keys):
+                ax.set_visible(False)
+                continue
+            image, p = keys[c]
+            part = curves[(curves["image"] == image) & (curves["p"] == p)]
+            for method in METHODS:
+                run = part[part["method"] == method]
+                if run.empty:
+                    continue
+                run = run[run["width"] == run["width"].max()].sort_values("iteration")
+                ax.plot(run["iteration"], run["psnr"], color=METHOD_COLORS[method], label=METHOD_LABELS[method],
+                        ls="-" if method == "dop" else ("--" if method == "dip_l1" else ":"))
+            ax.set_title(f"{image}, p = {p:g}")
+            ax.set_xlabel("iteration")
+            ax.set_ylabel(f"{sweep}\nPSNR (dB)" if c == 0 else "PSNR (dB)")
+    if rows:
+        handles, labels = axes[0, 0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="lower center", ncol=len(labels), frameon=False,
+                   bbox_to_anchor=(0.5, 1.0))
+    fig.tight_layout()
+    return fig
+
+
+def _caption_curves(settings):
+    s = next(iter(settings.values()))
+    return (f"PSNR against iteration for the runs of the gallery and the corruption levels "
+            f"(sweeps {', '.join(settings)}; You et al. 2020, Fig. 4 of the NeurIPS version): DIP-l1 "
+            f"peaks and then fits the corruption, DOP climbs and stays. {_settings_text(s)}")
+
+
+register_plot("image_width_curves", Plot(draw=_draw_width_curves, caption=_caption_width_curves))
+register_plot("image_gallery", Plot(draw=_draw_gallery, caption=_caption_gallery))
+register_plot("image_curves", Plot(draw=_draw_curves, caption=_caption_curves))

@@ -1,0 +1,300 @@
+"""Image recovery: the DIP network, corruption, PSNR, the DOP step, checkpoints, the workflow."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from conftest import CONFIG, REPO
+
+from implicit_bias.config import load_yaml
+from implicit_bias.dip_network import SkipNet, skip_net_parameter_count
+from implicit_bias.images import (
+    MissingImageError,
+    RecoveryConfig,
+    initial_state,
+    load_image,
+    psnr,
+    recover_image,
+    salt_and_pepper,
+)
+
+# The configured folder of the paper's images (relative paths start at the repository root).
+PAPER_IMAGES_DIR = REPO / load_yaml(CONFIG).get("image_dir", "../shared/data/images")
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    # Bit-for-bit comparisons on the CPU need a fixed reduction order.
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _n_params(net: torch.nn.Module) -> int:
+    return sum(p.numel() for p in net.parameters())
+
+
+# --------------------------------------------------------------------------- network
+
+
+def test_parameter_count_by_hand_one_scale():
+    # width 4, one scale, 32 input channels, 4 skip channels, by hand:
+    # skip 1x1 32->4: 128+4, BN 8 | down 3x3 s2 32->4: 1152+4, BN 8 | 3x3 4->4: 144+4, BN 8
+    # merge BN over 4+4 channels: 16 | up 3x3 8->4: 288+4, BN 8 | 1x1 4->4: 16+4, BN 8
+    # head 1x1 4->3: 12+3
+    by_hand = (132 + 8) + (1156 + 8) + (148 + 8) + 16 + (292 + 8) + (20 + 8) + 15
+    assert by_hand == 1819
+    assert _n_params(SkipNet(width=4, scales=1)) == by_hand
+    assert skip_net_parameter_count(width=4, scales=1) == by_hand
+
+
+@pytest.mark.parametrize("width", [4, 16, 64, 128])
+def test_parameter_count_formula(width):
+    net = SkipNet(input_channels=32, width=width, scales=5, skip_channels=4)
+    assert _n_params(net) == skip_net_parameter_count(32, 3, width, 5, 4)
+
+
+def test_parameter_count_paper_width():
+    # The paper's network (width 128) has about 2.2 million parameters.
+    assert skip_net_parameter_count(width=128) == 2_217_831
+
+
+@pytest.mark.parametrize("width,shape", [(8, (64, 64)), (16, (64, 96)), (4, (128, 64))])
+def test_output_shape_and_range(width, shape):
+    net = SkipNet(width=width)
+    z = torch.rand(2, 32, *shape) * 0.1
+    out = net(z)
+    assert out.shape == (2, 3, *shape)
+    assert torch.all(out > 0) and torch.all(out < 1)
+
+
+def test_network_rejects_sizes_not_multiple_of_32():
+    with pytest.raises(ValueError, match="multiples of 32"):
+        SkipNet(width=4)(torch.rand(1, 32, 64, 80))
+
+
+def test_every_conv_has_batchnorm_and_leaky_relu():
+    net = SkipNet(width=8, scales=2)
+    mods = list(net.modules())
+    convs = [m for m in mods if isinstance(m, torch.nn.Conv2d)]
+    bns = [m for m in mods if isinstance(m, torch.nn.BatchNorm2d)]
+    acts = [m for m in mods if isinstance(m, torch.nn.LeakyReLU)]
+    # per scale 5 convs (skip, 2 down, 2 up) + a merge BN; one head conv without BN
+    assert len(convs) == 5 * 2 + 1
+    assert len(bns) == 6 * 2
+    assert len(acts) == 5 * 2 and all(a.negative_slope == 0.2 for a in acts)
+    assert sum(isinstance(m, torch.nn.ReflectionPad2d) for m in mods) == 3 * 2  # the 3x3 convs
+
+
+# --------------------------------------------------------------------------- data
+
+
+def test_salt_and_pepper_fraction_and_values():
+    rng = np.random.default_rng(0)
+    clean = rng.uniform(0.05, 0.95, size=(64, 64, 3))  # no entry is exactly 0 or 1
+    for p in (0.1, 0.5, 0.7):
+        noisy = salt_and_pepper(clean, p, seed=123)
+        hit = noisy != clean
+        # Each entry is hit independently with probability p: a binomial fraction.
+        assert abs(hit.mean() - p) < 4 * math.sqrt(p * (1 - p) / hit.size)
+        assert set(np.unique(noisy[hit])) <= {0.0, 1.0}
+        assert abs((noisy[hit] == 1.0).mean() - 0.5) < 0.03
+        np.testing.assert_array_equal(noisy[~hit], clean[~hit])
+    np.testing.assert_array_equal(salt_and_pepper(clean, 0.5, 7), salt_and_pepper(clean, 0.5, 7))
+    assert not np.array_equal(salt_and_pepper(clean, 0.5, 7), salt_and_pepper(clean, 0.5, 8))
+
+
+def test_psnr_hand_computation():
+    clean = np.zeros((4, 4, 3))
+    est = np.full((4, 4, 3), 0.1)  # MSE 0.01 -> 20 dB
+    assert psnr(clean, est) == pytest.approx(20.0)
+    rng = np.random.default_rng(1)
+    a, b = rng.uniform(size=(8, 8, 3)), rng.uniform(size=(8, 8, 3))
+    assert psnr(a, b) == pytest.approx(10 * math.log10(1.0 / np.mean((a - b) ** 2)))
+
+
+def test_load_skimage_image_resized():
+    img = load_image("astronaut", "skimage", size=64)
+    assert img.shape == (64, 64, 3) and img.dtype == np.float64
+    assert 0.0 <= img.min() and img.max() <= 1.0
+    full = load_image("chelsea", "skimage")  # 300 x 451 -> cropped to 288 x 448
+    assert full.shape == (288, 448, 3)
+
+
+def test_missing_image_names_folder_and_source(tmp_path):
+    with pytest.raises(MissingImageError) as err:
+        load_image("F16", "folder", tmp_path / "nowhere")
+    text = str(err.value)
+    assert str(tmp_path / "nowhere") in text
+    assert "ChongYou/robust-image-recovery" in text and "data/denoising" in text
+
+
+def test_checksum_mismatch_is_refused(tmp_path):
+    import skimage.io
+
+    skimage.io.imsave(tmp_path / "F16.png", np.zeros((64, 64, 3), np.uint8), check_contrast=False)
+    (tmp_path / "SHA256SUMS").write_text("0" * 64 + "  F16.png\n")
+    with pytest.raises(ValueError, match="SHA-256"):
+        load_image("F16", "folder", tmp_path)
+    assert load_image("F16", "folder", tmp_path, verify=False).shape == (64, 64, 3)
+
+
+@pytest.mark.skipif(not (PAPER_IMAGES_DIR / "F16.png").exists(), reason="paper images not present")
+def test_paper_image_verified():
+    img = load_image("F16", "folder", PAPER_IMAGES_DIR)
+    assert img.shape == (512, 512, 3)
+
+
+# --------------------------------------------------------------------------- training
+
+
+def _problem(size=64, p=0.5):
+    clean = load_image("coffee", "skimage", size=size)
+    return clean, salt_and_pepper(clean, p, 5)
+
+
+def test_one_dop_step_matches_autograd_and_sgd(tmp_path):
+    clean, noisy = _problem()
+    cfg = RecoveryConfig(method="dop", width=4, steps=1, lr=0.7, alpha=50.0, init_scale=1e-2,
+                         input_noise_std=0.0, record_every=1, checkpoint_every=0)
+    seed = 11
+    recover_image(noisy, clean, cfg, seed, checkpoint=tmp_path / "ck.pt")
+    after = torch.load(tmp_path / "ck.pt", weights_only=False)
+
+    # The same step by hand: the loss by autograd for theta, the closed form for g and h.
+    net, z, gh = initial_state(cfg, seed, 64, 64)
+    g0, h0 = gh[0].clone(), gh[1].clone()
+    y = torch.from_numpy(noisy.transpose(2, 0, 1)).float().unsqueeze(0)
+    out = net(z)
+    r = out + g0 * g0 - h0 * h0 - y
+    loss = r.square().mean()
+    grads = torch.autograd.grad(loss, list(net.parameters()))
+    n = r.numel()
+    r = r.detach()
+    g1 = g0 - cfg.alpha * cfg.lr * (4.0 / n) * g0 * r
+    h1 = h0 + cfg.alpha * cfg.lr * (4.0 / n) * h0 * r
+    torch.testing.assert_close(after["g"], g1, rtol=1e-5, atol=1e-9)
+    torch.testing.assert_close(after["h"], h1, rtol=1e-5, atol=1e-9)
+    # g and h moved (the test would pass vacuously otherwise).
+    assert (after["g"] - g0).abs().max() > 1e-6
+    names = [name for name, _ in net.named_parameters()]
+    for name, p0, grad in zip(names, net.parameters(), grads, strict=True):
+        torch.testing.assert_close(after["net"][name], p0.detach() - cfg.lr * grad, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("method", ["dip", "dip_l1"])
+def test_dip_losses_have_no_gh(method, tmp_path):
+    clean, noisy = _problem()
+    cfg = RecoveryConfig(method=method, width=4, steps=3, record_every=1, checkpoint_every=0)
+    res = recover_image(noisy, clean, cfg, 3, checkpoint=tmp_path / "ck.pt")
+    state = torch.load(tmp_path / "ck.pt", weights_only=False)
+    assert state["g"] is None and res.corruption is None
+    assert res.iterations == [0, 1, 2]
+    if method == "dip_l1":
+        assert res.loss[0] == pytest.approx(np.abs(res.final * 0 + noisy).mean(), rel=1.0)  # finite, positive
+    assert all(math.isfinite(v) for v in res.psnr)
+
+
+@pytest.mark.parametrize("method", ["dop", "dip_l1"])
+def test_resume_after_kill_gives_the_same_numbers(method, tmp_path):
+    clean, noisy = _problem()
+    cfg = RecoveryConfig(method=method, width=4, steps=30, lr=2.0, alpha=100.0, record_every=5,
+                         checkpoint_every=10)
+    whole = recover_image(noisy, clean, cfg, 21, checkpoint=tmp_path / "whole.pt")
+
+    ck = tmp_path / "killed.pt"
+    partial = recover_image(noisy, clean, cfg, 21, checkpoint=ck, stop_at=17)  # "killed" at 17
+    assert partial.steps_done == 17 and partial.final is not None
+    assert torch.load(ck, weights_only=False)["step"] == 10  # the last checkpoint before the kill
+    resumed = recover_image(noisy, clean, cfg, 21, checkpoint=ck)
+    assert resumed.resumed_from == 10
+    assert resumed.iterations == whole.iterations
+    assert resumed.psnr == whole.psnr
+    assert resumed.loss == whole.loss
+    np.testing.assert_array_equal(resumed.final, whole.final)
+    assert (resumed.best_psnr, resumed.best_iteration) == (whole.best_psnr, whole.best_iteration)
+
+
+def test_checkpoint_of_other_settings_is_not_resumed(tmp_path):
+    clean, noisy = _problem()
+    ck = tmp_path / "ck.pt"
+    cfg = RecoveryConfig(method="dop", width=4, steps=10, record_every=5, checkpoint_every=5)
+    recover_image(noisy, clean, cfg, 1, checkpoint=ck, stop_at=7)
+    other = RecoveryConfig(method="dop", width=4, steps=10, alpha=200.0, record_every=5, checkpoint_every=5)
+    assert recover_image(noisy, clean, other, 1, checkpoint=ck).resumed_from == 0
+    assert recover_image(noisy, clean, cfg, 2, checkpoint=ck).resumed_from == 0  # other seed
+
+
+def test_divergence_is_recorded_not_raised():
+    clean, noisy = _problem()
+    cfg = RecoveryConfig(method="dop", width=4, steps=6, lr=1.0, alpha=1e12, init_scale=1.0,
+                         record_every=1, checkpoint_every=0)
+    res = recover_image(noisy, clean, cfg, 4)
+    assert res.diverged
+
+
+@pytest.mark.gpu
+def test_cuda_run_with_mixed_precision_matches_cpu_start():
+    clean, noisy = _problem()
+    base = dict(method="dop", width=8, steps=40, record_every=10, checkpoint_every=0)
+    cpu = recover_image(noisy, clean, RecoveryConfig(**base, amp="float32"), 5, "cpu")
+    gpu = recover_image(noisy, clean, RecoveryConfig(**base, amp="bfloat16"), 5, "cuda")
+    # Same start (drawn on the CPU), so the first recorded PSNR agrees up to bf16 rounding.
+    assert gpu.psnr[0] == pytest.approx(cpu.psnr[0], abs=0.1)
+    assert all(math.isfinite(v) for v in gpu.psnr) and gpu.steps_per_s > 0
+
+
+# --------------------------------------------------------------------------- config and workflow
+
+
+def test_quick_and_paper_image_sweeps_resolve(base_config, schema):
+    from implicit_bias.config import deep_merge, validate_config
+    from implicit_bias.tasks import sweep_cells
+
+    paper = validate_config(deep_merge(base_config, {"size": "paper"}), schema)["resolved"]
+    assert len(sweep_cells(paper["image_width"])) == 3
+    assert len(sweep_cells(paper["image_gallery"])) == 12
+    assert len(sweep_cells(paper["image_noise"])) == 12
+    assert paper["image_gallery"]["steps"] == 150000 and paper["image_gallery"]["alpha"] == 500
+    quick = validate_config(deep_merge(base_config, {"size": "quick"}), schema)["resolved"]
+    assert quick["image_gallery"]["image_source"] == "skimage"
+    assert "image~astronaut_p~0.5_method~dop_width~16" in sweep_cells(quick["image_gallery"])
+
+
+def test_image_size_must_be_multiple_of_two_to_the_scales(base_config, schema):
+    from implicit_bias.config import ConfigError, deep_merge, validate_config
+
+    bad = deep_merge(base_config, {"size": "paper", "sweeps": {"image_width": {"image_size": 96, "scales": 6}}})
+    with pytest.raises(ConfigError, match="image_size"):
+        validate_config(bad, schema)
+
+
+def test_paper_jobs_ask_for_a_gpu(base_config, schema):
+    from implicit_bias.config import deep_merge, validate_config
+    from implicit_bias.tasks.images import job_resources
+
+    for size, gpu in (("paper", 1), ("quick", 0), ("smoke", 0)):
+        resolved = validate_config(deep_merge(base_config, {"size": size}), schema)["resolved"]
+        assert job_resources(resolved["image_gallery"])["gpu"] == gpu
+
+
+@pytest.mark.slow
+def test_smoke_gallery_figure(tmp_path):
+    from conftest import run_snakemake
+
+    from implicit_bias.records import read_table
+
+    run_snakemake(tmp_path, "--cores", "1", "--config", "size=smoke", "--", "figures/fig3_image_gallery.png")
+    assert (tmp_path / "figures" / "fig3_image_gallery.png").stat().st_size > 0
+    summary = read_table(tmp_path / "results" / "image_gallery" / "summary.csv")
+    for col in ("method", "image", "p", "width", "psnr", "psnr_last", "psnr_best", "iter_best", "trial", "seed",
+                "wall_s", "device"):
+        assert col in summary.columns
+    assert set(summary["method"]) == {"dip", "dip_l1", "dop"}
+    cell = tmp_path / "results" / "image_gallery" / "cells" / summary["cell"].iloc[0]
+    for name in ("final.png", "best.png", "input.png", "clean.png", "checkpoint.pt"):
+        assert (cell / name).exists()
