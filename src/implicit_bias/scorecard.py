@@ -41,17 +41,8 @@ class Claim:
 #: kind -> the claims judged on every sweep of that kind.
 CLAIMS: dict[str, list[Claim]] = {}
 
-#: Claims that read several sweeps: (name, sweeps it needs, kinds, claim).
-CROSS_CLAIMS: list[tuple[str, tuple[str, ...], Claim]] = []
-
-
 def register_claims(kind: str, *claims: Claim) -> None:
     CLAIMS.setdefault(kind, []).extend(claims)
-
-
-def register_cross_claim(sweeps: tuple[str, ...], claim: Claim) -> None:
-    """A claim over several named sweeps (e.g. the F16 PSNR table over the noise sweep)."""
-    CROSS_CLAIMS.append((claim.key, sweeps, claim))
 
 
 def _judge(claim: Claim, size: str, settings, tables) -> tuple[str, str]:
@@ -79,19 +70,6 @@ def scorecard(size: str, sweeps: dict, tables: dict) -> pd.DataFrame:
             rows.append({"claim_id": f"{sweep}:{claim.key}", "claim": claim.text.format(**settings),
                          "figure": claim.figure, "sweep": sweep, "paper": claim.paper, "ours": ours,
                          "size": size, "holds": verdict})
-    for key, needed, claim in CROSS_CLAIMS:
-        if not all(s in sweeps for s in needed):
-            continue
-        merged = {s: tables.get(s, {}) for s in needed}
-        if size not in claim.sizes:
-            ours, verdict = "", NOT_RUN
-        elif any(t.get("summary") is None or t["summary"].empty for t in merged.values()):
-            ours, verdict = "", NO_DATA
-        else:
-            ours, holds = claim.check({s: sweeps[s] for s in needed}, merged)
-            verdict = HOLDS if holds else FAILS
-        rows.append({"claim_id": key, "claim": claim.text, "figure": claim.figure, "sweep": "+".join(needed),
-                     "paper": claim.paper, "ours": ours, "size": size, "holds": verdict})
     return tidy(rows)
 
 
