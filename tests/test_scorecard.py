@@ -54,3 +54,11 @@ def test_curves_claims():
     assert v["c:mf_over_overfits"] == HOLDS  # 0.4 is 40x its minimum 0.01
     assert v["c:mf_exact_recovers"] == HOLDS
     assert v["c:dop_no_early_stop"] == FAILS  # ends at 0.3
+
+
+def test_a_sweep_without_curves_is_still_judged():
+    rows = [{"method": m, "rank": r, "p": p, "trial": 0, "success": r <= 3 and p <= 0.1}
+            for m in ("apg", "dop") for r in (1, 3, 20) for p in (0.1, 0.4)]
+    tables = {"ph": {"summary": pd.DataFrame(rows), "curves": pd.DataFrame()}}
+    v = _verdicts(scorecard("quick", {"ph": {"kind": "rpca_phase"}}, tables))
+    assert v["ph:easy_corner"] == HOLDS and v["ph:hard_corner"] == HOLDS and v["ph:dop_region"] == HOLDS
