@@ -74,6 +74,10 @@ def scorecard(size: str, sweeps: dict, tables: dict) -> pd.DataFrame:
     return tidy(rows)
 
 
+def _claims(count: int) -> str:
+    return f"{count} claim needs" if count == 1 else f"{count} claims need"
+
+
 def to_markdown(card: pd.DataFrame, commit: str = "") -> str:
     """The scorecard as a Markdown table with a one-line summary on top."""
     counts = card["holds"].value_counts()
@@ -82,8 +86,8 @@ def to_markdown(card: pd.DataFrame, commit: str = "") -> str:
         f"# Replication scorecard\n\nSize: `{card['size'].iloc[0] if len(card) else '?'}`"
         + (f", commit `{commit}`" if commit else "")
         + f". {counts.get(HOLDS, 0)} of {judged} judged claims hold"
-        + (f"; {counts.get(NOT_RUN, 0)} need a size that was not run" if counts.get(NOT_RUN, 0) else "")
-        + (f"; {counts.get(NO_DATA, 0)} have no data" if counts.get(NO_DATA, 0) else "")
+        + (f"; {_claims(counts.get(NOT_RUN, 0))} a size that was not run" if counts.get(NOT_RUN, 0) else "")
+        + (f"; {counts.get(NO_DATA, 0)} without data" if counts.get(NO_DATA, 0) else "")
         + ".\n\n"
     )
     cols = ["claim", "figure", "sweep", "paper", "ours", "holds"]
