@@ -29,34 +29,35 @@ def test_dry_run_plans_every_figure(tmp_path, size):
         assert f"figures/{name}.pdf" in text, name
 
 
+#: The README's example of a sweep added without code.
+README_SWEEP = "sweeps:\n  rpca_alpha_n100:\n    kind: rpca_alpha\n    n: 100\n    rank: 10\n"
+
+
 @pytest.mark.slow
-def test_smoke_run_end_to_end(tmp_path):
-    run_snakemake(tmp_path, "--cores", "2", "--config", "size=smoke")
+def test_smoke_run_end_to_end_with_a_user_sweep(tmp_path):
+    assert README_SWEEP.replace("\n", "") in (REPO / "README.md").read_text().replace("\n", "").replace("`", "")
+    overlay = tmp_path / "my_sweeps.yaml"
+    overlay.write_text(README_SWEEP)
+    run_snakemake(tmp_path, "--cores", "2", "--configfile", str(overlay), "--config", "size=smoke")
     cfg = _config("smoke")
-    for name in figures(cfg):
+    names = list(figures(cfg)) + ["rpca_alpha_n100"]
+    for name in names:
         for ext in ("pdf", "png"):
             out = tmp_path / "figures" / f"{name}.{ext}"
             assert out.exists() and out.stat().st_size > 1000, out
-    for sweep in cfg["resolved"]:
+    for sweep in list(cfg["resolved"]) + ["rpca_alpha_n100"]:
         summary = pd.read_csv(tmp_path / "results" / sweep / "summary.csv")
         assert {"sweep", "method", "trial", "seed", "wall_s", "device"} <= set(summary.columns)
         assert (summary["sweep"] == sweep).all()
-    alpha = pd.read_csv(tmp_path / "results" / "rpca_alpha" / "summary.csv")
-    s = cfg["resolved"]["rpca_alpha"]
-    assert len(alpha) == s["trials"] * alpha["alpha"].nunique()
+    mine = pd.read_csv(tmp_path / "results" / "rpca_alpha_n100" / "summary.csv")
+    assert set(mine["n"]) == {100} and set(mine["rank"]) == {10}
+    assert 10.0 in set(mine["alpha"].round(6))  # sqrt(100) joins the grid
+    card = pd.read_csv(tmp_path / "results" / "scorecard.csv")
+    assert "rpca_alpha_n100:best_alpha" in set(card["claim_id"])
+    # Smoke is too small to judge any claim of the papers: none may pass there.
+    papers = card[~card["claim_id"].str.contains("weighted_min_norm")]
+    assert set(papers["holds"]) == {"not run at this size"}
+    assert (tmp_path / "results" / "scorecard.md").read_text().startswith("# Replication scorecard")
     # A second run has nothing to do: results survive and are reused.
-    proc = run_snakemake(tmp_path, "--cores", "2", "--config", "size=smoke")
+    proc = run_snakemake(tmp_path, "--cores", "2", "--configfile", str(overlay), "--config", "size=smoke")
     assert "Nothing to be done" in proc.stdout + proc.stderr
-
-
-@pytest.mark.slow
-def test_overlay_sweep_runs_without_code(tmp_path):
-    overlay = tmp_path / "mine.yaml"
-    overlay.write_text(
-        "sweeps:\n  alpha_n30:\n    kind: rpca_alpha\n    n: 30\n    rank: 3\n"
-    )
-    run_snakemake(tmp_path, "figures/alpha_n30.pdf", "--cores", "2", "--configfile", str(overlay),
-                  "--config", "size=smoke")
-    summary = pd.read_csv(tmp_path / "results" / "alpha_n30" / "summary.csv")
-    assert set(summary["n"]) == {30} and set(summary["rank"]) == {3}
-    assert (tmp_path / "figures" / "alpha_n30.png").exists()
