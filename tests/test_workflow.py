@@ -61,3 +61,9 @@ def test_smoke_run_end_to_end_with_a_user_sweep(tmp_path):
     # A second run has nothing to do: results survive and are reused.
     proc = run_snakemake(tmp_path, "--cores", "2", "--configfile", str(overlay), "--config", "size=smoke")
     assert "Nothing to be done" in proc.stdout + proc.stderr
+    # The offline report holds every figure and the scorecard.
+    run_snakemake(tmp_path, "--configfile", str(overlay), "--config", "size=smoke", "--report", "report.html")
+    html = (tmp_path / "report.html").read_text()
+    for name in names:
+        assert name in html, name
+    assert "scorecard.csv" in html
