@@ -241,10 +241,13 @@ def _best_alpha(s, tables):
     return f"best alpha {best:.3g} (sqrt(n) = {root:.3g}, ratio {best / root:.2f})", 1 / 1.5 <= best / root <= 1.5
 
 
+def rows_at_sqrt_n(summary: pd.DataFrame, n: int) -> pd.DataFrame:
+    """The rows of a table whose ``alpha`` is the paper's choice, sqrt(n)."""
+    return summary[np.isclose(summary["alpha"], math.sqrt(n))]
+
+
 def _error_at_root(s, tables):
-    summary = tables["summary"]
-    root = math.sqrt(s["n"])
-    at = summary[np.isclose(summary["alpha"], root)]
+    at = rows_at_sqrt_n(tables["summary"], s["n"])
     err = at["rel_err_X"].mean()
     return f"mean rel. error of X {err:.3g} over {len(at)} trials", bool(err < 0.1)
 

@@ -25,7 +25,7 @@ from ..theory import (
     weighted_min_norm,
 )
 from . import Context, Kind, Plot, register_kind, register_plot
-from .rpca import _alphas, curves_frame, dop_init, planted_batch
+from .rpca import _alphas, curves_frame, dop_init, planted_batch, rows_at_sqrt_n
 
 # ---------------------------------------------------------------------------------------
 # Theorem 1: commuting measurements
@@ -432,10 +432,7 @@ def _weighted_differs(s, tables):
 
 
 def _alpha_lambda_near_root(s, tables):
-    summary = tables["summary"]
-    root = math.sqrt(s["n"])
-    at = summary[np.isclose(summary["alpha"], root)]
-    d = at["rel_dist"].mean()
+    d = rows_at_sqrt_n(tables["summary"], s["n"])["rel_dist"].mean()
     return f"||X_DOP - X_convex|| / ||X*|| = {d:.3g} at alpha = sqrt(n)", bool(d < 0.1)
 
 
