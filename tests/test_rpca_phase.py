@@ -87,3 +87,24 @@ def test_config_rejects_rank_above_n(schema, base_config):
     base_config["size"] = "paper"
     with pytest.raises(ConfigError, match="rank 60 is above n"):
         validate_config(base_config, schema)
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 5])
+def test_dop_descent_chunks_give_the_whole_batch_result(chunk):
+    """Running the batch in chunks changes no trial's iterates or curves."""
+    gen = torch.Generator().manual_seed(3)
+    B, n = 5, 8
+    Y = torch.randn(B, n, n, generator=gen, dtype=torch.float64)
+    U0 = 1e-2 * torch.randn(B, n, n, generator=gen, dtype=torch.float64)
+    g0 = 1e-2 * torch.randn(B, n, n, generator=gen, dtype=torch.float64)
+    alpha = torch.tensor([1.0, 2.0, 3.0, 4.0, 5.0], dtype=torch.float64)
+    kw = dict(record_every=7, X_true=Y, S_true=Y)
+    whole = dop_descent(Y, U0, g0, g0.clone(), alpha, 1e-2, 30, chunk=B, **kw)
+    parts = dop_descent(Y, U0, g0, g0.clone(), alpha, 1e-2, 30, chunk=chunk, **kw)
+    assert torch.allclose(parts.X, whole.X, rtol=1e-12, atol=1e-14)
+    assert torch.allclose(parts.S, whole.S, rtol=1e-12, atol=1e-14)
+    assert torch.equal(parts.iterations, whole.iterations)
+    for k in whole.curves:
+        assert torch.allclose(parts.curves[k], whole.curves[k], rtol=1e-12, atol=1e-14)
+    with pytest.raises(ValueError, match="chunk"):
+        dop_descent(Y, U0, g0, g0.clone(), alpha, 1e-2, 3, chunk=0)

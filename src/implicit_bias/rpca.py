@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .batching import batch_chunk, chunk_slices, map_chunks
 from .progress import progress_bar
 
 
@@ -168,6 +169,7 @@ def dop_descent(
     X_true: torch.Tensor | None = None,
     S_true: torch.Tensor | None = None,
     desc: str | None = None,
+    chunk: int | None = None,
 ) -> DescentResult:
     r"""Gradient descent with discrepant learning rates on the DOP loss (paper eq. 6).
 
@@ -189,15 +191,56 @@ def dop_descent(
     :param X_true: ground truth for ``rel_err_X`` curves (optional).
     :param S_true: ground truth for ``rel_err_S`` curves (optional).
     :param desc: progress-bar label; None for no bar.
+    :param chunk: how many batch elements run together; None chooses by device (see
+        :func:`batch_chunk`). Results do not depend on it.
     :returns: a :class:`DescentResult`; non-finite runs are flagged, not raised.
     """
     _check_lr(lr, steps)
     B = Y.shape[0]
+    if not (U0.shape[0] == g0.shape[0] == h0.shape[0] == B):
+        raise ValueError(
+            f"Y, U0, g0, h0 must share the batch size, got {Y.shape[0]}, {U0.shape[0]}, "
+            f"{g0.shape[0]}, {h0.shape[0]}"
+        )
     alpha_t = torch.as_tensor(alpha, dtype=Y.dtype, device=Y.device).reshape(-1, 1, 1)
     if alpha_t.numel() not in (1, B):
         raise ValueError(f"alpha must be a scalar or have one value per batch element ({B})")
     if bool((alpha_t <= 0).any()):
         raise ValueError("alpha must be > 0")
+    if chunk is None:
+        chunk = batch_chunk(U0.shape[-2] * max(U0.shape[-1], Y.shape[-1]), Y.dtype, Y.device, B)
+    # Chunks run to the end one by one (a chunk's state stays in cache from step to step)
+    # and, on CPU, on all threads at once; see :mod:`implicit_bias.batching`.
+    slices = chunk_slices(B, chunk)
+    names = ["loss"] + (["rel_err_X"] if X_true is not None else []) + (
+        ["rel_err_S"] if S_true is not None else []
+    )
+    marks = record_steps(steps, record_every)
+    with progress_bar(steps * len(slices), desc) as bar:
+        parts = map_chunks(
+            lambda c: _dop_chunk(
+                Y[c], U0[c], g0[c], h0[c], alpha_t[c] if alpha_t.numel() > 1 else alpha_t,
+                lr, steps, record_every, names,
+                None if X_true is None else X_true[c], None if S_true is None else S_true[c], bar,
+            ),
+            slices,
+            Y.device,
+        )
+    filled = max(p[0].filled for p in parts)
+    curves = {k: torch.cat([p[0].values[k] for p in parts], dim=1)[:filled] for k in names}
+    return DescentResult(
+        X=torch.cat([p[1] for p in parts]),
+        S=torch.cat([p[2] for p in parts]),
+        iterations=torch.tensor(marks[:filled]),
+        curves=curves,
+        diverged=torch.cat([p[3] for p in parts]),
+        steps_run=max(p[4] for p in parts),
+    )
+
+
+def _dop_chunk(Y, U0, g0, h0, alpha_t, lr, steps, record_every, names, X_true, S_true, bar):
+    """:func:`dop_descent` on one chunk of the batch: ``(recorder, X, S, diverged, steps_run)``."""
+    B = Y.shape[0]
     U, g, h = U0.clone(), g0.clone(), h0.clone()
     # Work buffers, allocated once: the loop below runs in place, so a step allocates
     # nothing and launches few kernels (what bounds small problems on CPU and GPU alike).
@@ -206,11 +249,9 @@ def dop_descent(
     T = torch.empty_like(R)
     per_element = alpha_t.numel() > 1
     step_gh = alpha_t * lr if per_element else float(alpha_t) * lr
-    names = ["loss"] + (["rel_err_X"] if X_true is not None else []) + (
-        ["rel_err_S"] if S_true is not None else []
-    )
     rec = _Recorder(steps, record_every, names, B, Y)
     diverged = torch.zeros(B, dtype=torch.bool, device=Y.device)
+    neg_Y = -Y
 
     def record(k, R):
         X = U @ U.mT
@@ -223,40 +264,38 @@ def dop_descent(
         return m["loss"]
 
     steps_run = 0
-    with progress_bar(steps, desc) as bar:
-        for k in range(steps + 1):
-            # R = U U^T + g*g - h*h - Y
-            torch.mul(g, g, out=R)
-            R.addcmul_(h, h, value=-1.0)
-            R.sub_(Y)
-            R.baddbmm_(U, U.mT)
-            if rec.wants(k):
-                loss = record(k, R)
-                # The only host synchronisation: at recorded steps, to stop runs that blew up.
-                diverged |= ~torch.isfinite(loss)
-                if bool(diverged.all()):
-                    break
-            if k == steps:
+    for k in range(steps + 1):
+        # R = U U^T + g*g - h*h - Y
+        torch.addcmul(neg_Y, g, g, out=R)
+        R.addcmul_(h, h, value=-1.0)
+        R.baddbmm_(U, U.mT)
+        if rec.wants(k):
+            loss = record(k, R)
+            # The only host synchronisation: at recorded steps, to stop runs that blew up.
+            diverged |= ~torch.isfinite(loss)
+            if bool(diverged.all()):
+                bar.update(steps - k)
                 break
-            # U <- U - tau/2 (R + R^T) U
-            torch.add(R, R.mT, out=T)
-            torch.baddbmm(U, T, U, alpha=-0.5 * lr, out=U_next)
-            U, U_next = U_next, U
-            # g <- g - alpha tau R*g,  h <- h + alpha tau R*h
-            if per_element:
-                torch.mul(R, step_gh, out=T)
-                g.addcmul_(T, g, value=-1.0)
-                h.addcmul_(T, h)
-            else:
-                g.addcmul_(R, g, value=-step_gh)
-                h.addcmul_(R, h, value=step_gh)
-            steps_run = k + 1
-            bar.update(1)
+        if k == steps:
+            break
+        # U <- U - tau/2 (R + R^T) U
+        torch.add(R, R.mT, out=T)
+        torch.baddbmm(U, T, U, alpha=-0.5 * lr, out=U_next)
+        U, U_next = U_next, U
+        # g <- g - alpha tau R*g,  h <- h + alpha tau R*h
+        if per_element:
+            torch.mul(R, step_gh, out=T)
+            g.addcmul_(T, g, value=-1.0)
+            h.addcmul_(T, h)
+        else:
+            g.addcmul_(R, g, value=-step_gh)
+            h.addcmul_(R, h, value=step_gh)
+        steps_run = k + 1
+        bar.update(1)
     X = U @ U.mT
     S = g * g - h * h
     diverged |= ~torch.isfinite(X).all(dim=(-2, -1)) | ~torch.isfinite(S).all(dim=(-2, -1))
-    its, curves = rec.result()
-    return DescentResult(X, S, its, curves, diverged, steps_run)
+    return rec, X, S, diverged, steps_run
 
 
 # ---------------------------------------------------------------------------------------
