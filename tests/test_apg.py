@@ -135,3 +135,21 @@ def test_bad_arguments():
         apg_rpca(Y[0], 1.0)
     with pytest.raises(ValueError):
         singular_value_threshold(Y, 1.0, "qr")
+
+
+def test_chunks_and_threads_do_not_change_a_problem():
+    """Chunked runs shared among threads give the whole-batch result."""
+    Y = torch.from_numpy(np.stack(_instances(rank=2, p=0.2, seeds=range(5))))
+    whole = apg_rpca(Y, LAM, chunk=5)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        parts = apg_rpca(Y, LAM, chunk=2)
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(parts.iterations, whole.iterations)
+    assert torch.equal(parts.converged, whole.converged)
+    torch.testing.assert_close(parts.X, whole.X, rtol=0, atol=1e-12)
+    torch.testing.assert_close(parts.S, whole.S, rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match="chunk"):
+        apg_rpca(Y, LAM, chunk=0)

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 
 import torch
 
+from .batching import batch_chunk, chunk_slices, map_chunks
+
 
 @dataclass
 class APGResult:
@@ -55,7 +57,8 @@ def rpca_objective(X: torch.Tensor, S: torch.Tensor, lam: torch.Tensor | float) 
 def soft_threshold(G: torch.Tensor, tau: torch.Tensor) -> torch.Tensor:
     r"""Entrywise shrinkage :math:`\mathrm{sign}(G)\max(|G| - \tau, 0)`, the prox of
     :math:`\tau\|\cdot\|_1`; ``tau`` broadcasts against ``G``."""
-    return torch.sign(G) * (G.abs() - tau).clamp_min(0)
+    tau = torch.as_tensor(tau, dtype=G.dtype, device=G.device)
+    return G - torch.clamp(G, -tau, tau)
 
 
 def singular_value_threshold(
@@ -100,6 +103,7 @@ def apg_rpca(
     mu_floor: float = 1e-9,
     svt: str = "gram",
     mu: float | None = None,
+    chunk: int | None = None,
 ) -> APGResult:
     r"""Accelerated proximal gradient with continuation for principal component pursuit.
 
@@ -133,6 +137,9 @@ def apg_rpca(
     :param svt: how singular values are shrunk, see :func:`singular_value_threshold`.
     :param mu: a fixed :math:`\mu` instead of the continuation (Lin et al.'s
         ``continuationFlag = 0``): then the relaxed problem at this :math:`\mu` is solved.
+    :param chunk: how many problems run together; None chooses by device. On CPU the
+        chunks are shared among torch's threads (:mod:`implicit_bias.batching`): batched
+        eigensolvers otherwise run one matrix after another on one core.
     :returns: an :class:`APGResult`.
     """
     if Y.ndim != 3:
@@ -146,13 +153,29 @@ def apg_rpca(
     if bool((lam_t <= 0).any()):
         raise ValueError("lam must be > 0")
     lam_t = lam_t.expand(B, 1, 1)
+    if mu is not None and not mu > 0:
+        raise ValueError(f"mu must be > 0, got {mu}")
+    if chunk is None:
+        chunk = batch_chunk(Y.shape[-2] * Y.shape[-1], Y.dtype, Y.device, B, buffers=16)
+    parts = map_chunks(
+        lambda c: _apg_chunk(Y[c], lam_t[c], tol, max_iter, eta, mu_floor, svt, mu),
+        chunk_slices(B, chunk),
+        Y.device,
+    )
+    return APGResult(*(
+        torch.cat([getattr(p, f) for p in parts])
+        for f in ("X", "S", "iterations", "residual", "converged")
+    ))
+
+
+def _apg_chunk(Y, lam_t, tol, max_iter, eta, mu_floor, svt, mu) -> APGResult:
+    """:func:`apg_rpca` on one chunk of problems (arguments checked there)."""
+    B = Y.shape[0]
     lipschitz = 2.0
     if mu is None:
         mu0 = torch.linalg.matrix_norm(Y, ord=2).reshape(B, 1, 1)
         mu_bar = mu_floor * mu0
     else:
-        if not mu > 0:
-            raise ValueError(f"mu must be > 0, got {mu}")
         mu0 = mu_bar = torch.full((B, 1, 1), float(mu), dtype=Y.dtype, device=Y.device)
 
     X_out, S_out = torch.zeros_like(Y), torch.zeros_like(Y)
@@ -169,18 +192,19 @@ def apg_rpca(
     t, t_prev = 1.0, 1.0
     for k in range(1, max_iter + 1):
         w = (t_prev - 1.0) / t
-        YX = X + w * (X - X_prev)
-        YS = S + w * (S - S_prev)
-        half_grad = (YX + YS - D) / lipschitz
+        # Y_X = X + w (X - X_prev), Y_S likewise (w = 0 at the first iteration).
+        YX = torch.lerp(X, X_prev, -w) if w else X
+        YS = torch.lerp(S, S_prev, -w) if w else S
+        YXS = YX + YS
+        half_grad = (YXS - D).div_(lipschitz)
         X_new = singular_value_threshold(YX - half_grad, mu / lipschitz, svt)
         S_new = soft_threshold(YS - half_grad, lam_a * mu / lipschitz)
         t_prev, t = t, (1.0 + math.sqrt(1.0 + 4.0 * t * t)) / 2.0
-        T = X_new + S_new - YX - YS
-        sub = torch.sqrt(
-            (lipschitz * (YX - X_new) + T).square().sum(dim=(-2, -1))
-            + (lipschitz * (YS - S_new) + T).square().sum(dim=(-2, -1))
-        )
-        size = torch.sqrt(X_new.square().sum(dim=(-2, -1)) + S_new.square().sum(dim=(-2, -1)))
+        T = (X_new + S_new).sub_(YXS)
+        norm = lambda A: torch.linalg.vector_norm(A, dim=(-2, -1))  # noqa: E731
+        sub = torch.hypot(norm((YX - X_new).mul_(lipschitz).add_(T)),
+                          norm((YS - S_new).mul_(lipschitz).add_(T)))
+        size = torch.hypot(norm(X_new), norm(S_new))
         crit = sub / (lipschitz * size.clamp_min(1.0))
         # Non-finite residuals end a problem too (recorded as not converged).
         done = (crit <= tol) | ~torch.isfinite(crit)
