@@ -24,6 +24,7 @@ import argparse
 import json
 import os
 import platform
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -41,6 +42,8 @@ ARGS.add_argument("--steps", type=int, default=200, help="DOP steps timed")
 ARGS.add_argument("--apg-iters", type=int, default=40, help="APG iterations timed")
 ARGS.add_argument("--loop-trials", type=int, default=6, help="trials the NumPy loops run")
 ARGS.add_argument("--repeats", type=int, default=5, help="best of this many interleaved timings")
+ARGS.add_argument("--loops-only", action="store_true",
+                  help="time only the NumPy loops and print their rates as JSON (used internally)")
 opts = ARGS.parse_args()
 if opts.threads < 1 or opts.repeats < 1 or opts.steps < 1 or opts.apg_iters < 1:
     ARGS.error("--threads, --repeats, --steps and --apg-iters must be >= 1")
@@ -131,6 +134,28 @@ def numpy_apg(Y, iters, lam):
     return X, S
 
 
+def loop_work(dtype_name: str) -> dict:
+    """The two per-trial NumPy loops, as :func:`best_rates` work items."""
+    Ys, U0, g0 = (a.astype(getattr(np, dtype_name)) for a in (Y64, U64, G64))
+    steps, iters, lam = opts.steps, opts.apg_iters, 1 / np.sqrt(n)
+    return {
+        "dop_loop": (lambda: [numpy_dop(Ys[i], U0[i], g0[i], g0[i].copy(), steps)
+                              for i in range(m)], m * steps),
+        "apg_loop": (lambda: [numpy_apg(Ys[i], iters, lam) for i in range(m)], m * iters),
+    }
+
+
+def single_thread_loops() -> dict:
+    """The loops' rates with one BLAS thread, timed in a child process (BLAS reads its
+    thread count at start-up): ``{dtype: {"dop_loop": rate, "apg_loop": rate}}``."""
+    cmd = [sys.executable, __file__, "--loops-only", "--threads", "1", "--dtype", opts.dtype,
+           "--n", str(opts.n), "--rank", str(opts.rank), "--trials", str(opts.trials),
+           "--steps", str(opts.steps), "--apg-iters", str(opts.apg_iters),
+           "--loop-trials", str(opts.loop_trials), "--repeats", str(opts.repeats)]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
 def measure(dtype_name: str) -> dict:
     dtype, np_dtype = getattr(torch, dtype_name), getattr(np, dtype_name)
     Ys, U0, g0 = (a.astype(np_dtype) for a in (Y64, U64, G64))
@@ -158,14 +183,13 @@ def measure(dtype_name: str) -> dict:
     r = best_rates({
         "dop": (lambda: dop_descent(Y_t, U_t, g_t, g_t.clone(), alpha, lr, steps,
                                     record_every=steps), B * steps),
-        "dop_loop": (lambda: [numpy_dop(Ys[i], U0[i], g0[i], g0[i].copy(), steps)
-                              for i in range(m)], m * steps),
+        **{k: v for k, v in loop_work(dtype_name).items() if k == "dop_loop"},
         "bmm_whole": (bmm_whole, B * reps),
         "bmm_chunks": (bmm_chunks, B * reps),
         # tol = 0: every problem runs exactly `iters` iterations on both sides.
         "apg": (lambda: apg_rpca(Y_t, lam, tol=0.0, max_iter=iters), B * iters),
         "apg_svd": (lambda: apg_rpca(Y_t, lam, tol=0.0, max_iter=iters, svt="svd"), B * iters),
-        "apg_loop": (lambda: [numpy_apg(Ys[i], iters, lam) for i in range(m)], m * iters),
+        **{k: v for k, v in loop_work(dtype_name).items() if k == "apg_loop"},
     })
     mm_rate = max(r["bmm_whole"], r["bmm_chunks"])  # n x n x n products per second
     roofline = mm_rate / 2  # trial-steps per second if a step cost only its two products
@@ -189,6 +213,9 @@ def measure(dtype_name: str) -> dict:
 
 
 dtypes = ["float64", "float32"] if opts.dtype == "both" else [opts.dtype]
+if opts.loops_only:
+    print(json.dumps({name: best_rates(loop_work(name)) for name in dtypes}))
+    sys.exit(0)
 report = {
     "machine": {"platform": platform.platform(), "processor": platform.processor(),
                 "cpu_count": os.cpu_count(), "threads": opts.threads, "device": str(DEVICE),
@@ -219,6 +246,21 @@ for name in dtypes:
     print(f"  APG  batched, full SVD {a['svd_variant_trial_iterations_per_s']:5.0f} trial-iterations/s   "
           f"{a['svd_variant_speedup_vs_numpy_loop']:.2f}x")
     print(f"  APG  NumPy loop {a['numpy_loop_trial_iterations_per_s']:10.0f} trial-iterations/s")
+if opts.threads > 1 and DEVICE.type == "cpu":
+    # A fair baseline runs as fast as it can: OpenBLAS may thread a 50 x 50 product at a
+    # loss, so the loops are also timed with one BLAS thread, and the faster one counts too.
+    single = single_thread_loops()
+    print("[baseline] the NumPy loops again with 1 BLAS thread (child process):")
+    for name in dtypes:
+        d, a = report["results"][name]["dop"], report["results"][name]["apg"]
+        for part, key, unit in ((d, "dop_loop", "trial-steps/s"), (a, "apg_loop", "trial-iterations/s")):
+            rate = single[name][key]
+            rate_key = "numpy_loop_trial_steps_per_s" if part is d else "numpy_loop_trial_iterations_per_s"
+            engine = part["trial_steps_per_s"] if part is d else part["trial_iterations_per_s"]
+            part["numpy_loop_1_blas_thread_rate"] = rate
+            part["speedup_vs_fastest_numpy_loop"] = engine / max(rate, part[rate_key])
+            print(f"  [{name}] {key.split('_')[0].upper():3s} loop {rate:10.0f} {unit}; "
+                  f"engine vs the faster loop: {part['speedup_vs_fastest_numpy_loop']:.2f}x")
 if len(dtypes) == 2:
     r64, r32 = report["results"]["float64"], report["results"]["float32"]
     cross = r32["dop"]["trial_steps_per_s"] / r64["dop"]["numpy_loop_trial_steps_per_s"]
