@@ -75,6 +75,8 @@ def test_output_shape_and_range(width, shape):
 def test_network_rejects_sizes_not_multiple_of_32():
     with pytest.raises(ValueError, match="multiples of 32"):
         SkipNet(width=4)(torch.rand(1, 32, 64, 80))
+    with pytest.raises(ValueError, match="at least 64 pixels a side"):
+        SkipNet(width=4)(torch.rand(1, 32, 32, 64))
 
 
 def test_every_conv_has_batchnorm_and_leaky_relu():

@@ -12,7 +12,8 @@ BatchNorm, every convolution has a bias, and the weights keep PyTorch's default 
 uniform) initialization.
 
 Input: a fixed tensor of uniform noise ``U[0, 1) * input_scale`` with ``input_channels``
-channels and the image's height and width, which must be multiples of ``2**scales``.
+channels and the image's height and width, which must be multiples of ``2**scales`` and
+at least ``2**(scales + 1)``.
 """
 
 from __future__ import annotations
@@ -77,7 +78,8 @@ class SkipNet(nn.Module):
     :param input_channels: channels of the network input (DIP: 32).
     :param output_channels: channels of the image (3 for colour).
     :param width: channels of every convolution inside the hourglass (paper: 128).
-    :param scales: number of levels (5); inputs must be multiples of ``2**scales`` in size.
+    :param scales: number of levels (5); inputs must be multiples of ``2**scales`` in size,
+        and at least ``2**(scales + 1)`` a side.
     :param skip_channels: channels of each skip branch (4).
     """
 
@@ -103,6 +105,11 @@ class SkipNet(nn.Module):
         factor = 2**self.scales
         if z.shape[-1] % factor or z.shape[-2] % factor:
             raise ValueError(f"input height and width must be multiples of {factor}, got {tuple(z.shape[-2:])}")
+        if min(z.shape[-2:]) < 2 * factor:
+            raise ValueError(
+                f"a {tuple(z.shape[-2:])} input reaches the deepest level with a side of 1 pixel, "
+                f"too small for its reflection padding: use at least {2 * factor} pixels a side"
+            )
         features = self.body(z)
         # The last convolution and the sigmoid run in float32 even under autocast, so the
         # image (and its PSNR) is not quantized to the low-precision format.
