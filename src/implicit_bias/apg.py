@@ -23,7 +23,7 @@ depend on what it was batched with.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import torch
 
@@ -162,10 +162,12 @@ def apg_rpca(
         chunk_slices(B, chunk),
         Y.device,
     )
-    return APGResult(*(
-        torch.cat([getattr(p, f) for p in parts])
-        for f in ("X", "S", "iterations", "residual", "converged")
-    ))
+    return APGResult(*(torch.cat([getattr(p, f.name) for p in parts]) for f in fields(APGResult)))
+
+
+def _fro(A: torch.Tensor) -> torch.Tensor:
+    """Frobenius norm over the last two dimensions."""
+    return torch.linalg.vector_norm(A, dim=(-2, -1))
 
 
 def _apg_chunk(Y, lam_t, tol, max_iter, eta, mu_floor, svt, mu) -> APGResult:
@@ -201,10 +203,9 @@ def _apg_chunk(Y, lam_t, tol, max_iter, eta, mu_floor, svt, mu) -> APGResult:
         S_new = soft_threshold(YS - half_grad, lam_a * mu / lipschitz)
         t_prev, t = t, (1.0 + math.sqrt(1.0 + 4.0 * t * t)) / 2.0
         T = (X_new + S_new).sub_(YXS)
-        norm = lambda A: torch.linalg.vector_norm(A, dim=(-2, -1))  # noqa: E731
-        sub = torch.hypot(norm((YX - X_new).mul_(lipschitz).add_(T)),
-                          norm((YS - S_new).mul_(lipschitz).add_(T)))
-        size = torch.hypot(norm(X_new), norm(S_new))
+        sub = torch.hypot(_fro((YX - X_new).mul_(lipschitz).add_(T)),
+                          _fro((YS - S_new).mul_(lipschitz).add_(T)))
+        size = torch.hypot(_fro(X_new), _fro(S_new))
         crit = sub / (lipschitz * size.clamp_min(1.0))
         # Non-finite residuals end a problem too (recorded as not converged).
         done = (crit <= tol) | ~torch.isfinite(crit)

@@ -226,20 +226,21 @@ def dop_descent(
             slices,
             Y.device,
         )
-    filled = max(p[0].filled for p in parts)
-    curves = {k: torch.cat([p[0].values[k] for p in parts], dim=1)[:filled] for k in names}
+    # A chunk whose runs all blew up stops early: its curves are NaN from there on.
+    filled = max(len(p.iterations) for p in parts)
     return DescentResult(
-        X=torch.cat([p[1] for p in parts]),
-        S=torch.cat([p[2] for p in parts]),
+        X=torch.cat([p.X for p in parts]),
+        S=torch.cat([p.S for p in parts]),
         iterations=torch.tensor(marks[:filled]),
-        curves=curves,
-        diverged=torch.cat([p[3] for p in parts]),
-        steps_run=max(p[4] for p in parts),
+        curves={k: torch.cat([p.curves[k] for p in parts], dim=1)[:filled] for k in names},
+        diverged=torch.cat([p.diverged for p in parts]),
+        steps_run=max(p.steps_run for p in parts),
     )
 
 
 def _dop_chunk(Y, U0, g0, h0, alpha_t, lr, steps, record_every, names, X_true, S_true, bar):
-    """:func:`dop_descent` on one chunk of the batch: ``(recorder, X, S, diverged, steps_run)``."""
+    """:func:`dop_descent` on one chunk of the batch; its curves keep every recorded row
+    (NaN where the chunk stopped early), so that chunks concatenate."""
     B = Y.shape[0]
     U, g, h = U0.clone(), g0.clone(), h0.clone()
     # Work buffers, allocated once: the loop below runs in place, so a step allocates
@@ -295,7 +296,8 @@ def _dop_chunk(Y, U0, g0, h0, alpha_t, lr, steps, record_every, names, X_true, S
     X = U @ U.mT
     S = g * g - h * h
     diverged |= ~torch.isfinite(X).all(dim=(-2, -1)) | ~torch.isfinite(S).all(dim=(-2, -1))
-    return rec, X, S, diverged, steps_run
+    its, _ = rec.result()
+    return DescentResult(X, S, its, rec.values, diverged, steps_run)
 
 
 # ---------------------------------------------------------------------------------------
