@@ -134,9 +134,14 @@ def numpy_apg(Y, iters, lam):
     return X, S
 
 
+def workload(dtype_name: str):
+    """The problems, initial factors and initial g in ``dtype_name`` (NumPy arrays)."""
+    return tuple(a.astype(getattr(np, dtype_name)) for a in (Y64, U64, G64))
+
+
 def loop_work(dtype_name: str) -> dict:
     """The two per-trial NumPy loops, as :func:`best_rates` work items."""
-    Ys, U0, g0 = (a.astype(getattr(np, dtype_name)) for a in (Y64, U64, G64))
+    Ys, U0, g0 = workload(dtype_name)
     steps, iters, lam = opts.steps, opts.apg_iters, 1 / np.sqrt(n)
     return {
         "dop_loop": (lambda: [numpy_dop(Ys[i], U0[i], g0[i], g0[i].copy(), steps)
@@ -157,10 +162,9 @@ def single_thread_loops() -> dict:
 
 
 def measure(dtype_name: str) -> dict:
-    dtype, np_dtype = getattr(torch, dtype_name), getattr(np, dtype_name)
-    Ys, U0, g0 = (a.astype(np_dtype) for a in (Y64, U64, G64))
+    dtype = getattr(torch, dtype_name)
     to = dict(device=DEVICE, dtype=dtype)
-    Y_t, U_t, g_t = (torch.from_numpy(a).to(**to) for a in (Ys, U0, g0))
+    Y_t, U_t, g_t = (torch.from_numpy(a).to(**to) for a in workload(dtype_name))
     steps, iters, lam = opts.steps, opts.apg_iters, 1 / np.sqrt(n)
 
     # Roofline: batched n x n x n products, whole batch on all threads or in the engine's
@@ -180,16 +184,17 @@ def measure(dtype_name: str) -> dict:
                 torch.bmm(A[c], A[c], out=C[c])
         map_chunks(one, slices, DEVICE)
 
+    loops = loop_work(dtype_name)
     r = best_rates({
         "dop": (lambda: dop_descent(Y_t, U_t, g_t, g_t.clone(), alpha, lr, steps,
                                     record_every=steps), B * steps),
-        **{k: v for k, v in loop_work(dtype_name).items() if k == "dop_loop"},
+        "dop_loop": loops["dop_loop"],
         "bmm_whole": (bmm_whole, B * reps),
         "bmm_chunks": (bmm_chunks, B * reps),
         # tol = 0: every problem runs exactly `iters` iterations on both sides.
         "apg": (lambda: apg_rpca(Y_t, lam, tol=0.0, max_iter=iters), B * iters),
         "apg_svd": (lambda: apg_rpca(Y_t, lam, tol=0.0, max_iter=iters, svt="svd"), B * iters),
-        **{k: v for k, v in loop_work(dtype_name).items() if k == "apg_loop"},
+        "apg_loop": loops["apg_loop"],
     })
     mm_rate = max(r["bmm_whole"], r["bmm_chunks"])  # n x n x n products per second
     roofline = mm_rate / 2  # trial-steps per second if a step cost only its two products
@@ -252,14 +257,13 @@ if opts.threads > 1 and DEVICE.type == "cpu":
     single = single_thread_loops()
     print("[baseline] the NumPy loops again with 1 BLAS thread (child process):")
     for name in dtypes:
-        d, a = report["results"][name]["dop"], report["results"][name]["apg"]
-        for part, key, unit in ((d, "dop_loop", "trial-steps/s"), (a, "apg_loop", "trial-iterations/s")):
-            rate = single[name][key]
-            rate_key = "numpy_loop_trial_steps_per_s" if part is d else "numpy_loop_trial_iterations_per_s"
-            engine = part["trial_steps_per_s"] if part is d else part["trial_iterations_per_s"]
+        for engine, unit in (("dop", "trial_steps"), ("apg", "trial_iterations")):
+            part = report["results"][name][engine]
+            rate = single[name][f"{engine}_loop"]
             part["numpy_loop_1_blas_thread_rate"] = rate
-            part["speedup_vs_fastest_numpy_loop"] = engine / max(rate, part[rate_key])
-            print(f"  [{name}] {key.split('_')[0].upper():3s} loop {rate:10.0f} {unit}; "
+            part["speedup_vs_fastest_numpy_loop"] = (
+                part[f"{unit}_per_s"] / max(rate, part[f"numpy_loop_{unit}_per_s"]))
+            print(f"  [{name}] {engine.upper()} loop {rate:10.0f} {unit.replace('_', '-')}/s; "
                   f"engine vs the faster loop: {part['speedup_vs_fastest_numpy_loop']:.2f}x")
 if len(dtypes) == 2:
     r64, r32 = report["results"]["float64"], report["results"]["float32"]
