@@ -17,12 +17,9 @@ configfile: str(ROOT / "config.yaml")
 
 
 include: "workflow/rules/common.smk"
-include: "workflow/rules/outputs.smk"
-include: "workflow/rules/rpca.smk"
-include: "workflow/rules/images.smk"
-include: "workflow/rules/rpca_phase.smk"
-include: "workflow/rules/sensing.smk"
-include: "workflow/rules/theory.smk"
+include: "workflow/rules/experiments.smk"
+include: "workflow/rules/tables.smk"
+include: "workflow/rules/figures.smk"
 include: "workflow/rules/scorecard.smk"
 
 

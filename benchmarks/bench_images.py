@@ -19,17 +19,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-
-from implicit_bias.config import load_yaml  # noqa: E402
-from implicit_bias.images import RecoveryConfig, load_image, recover_image, salt_and_pepper  # noqa: E402
-from implicit_bias.seeding import resolve_device  # noqa: E402
+from implicit_bias.config import kind_defaults, load_yaml
+from implicit_bias.devices import resolve_device
+from implicit_bias.image_data import load_image, salt_and_pepper
+from implicit_bias.image_recovery import RecoveryConfig, recover_image
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -75,7 +73,7 @@ def main(argv=None) -> None:
 
     torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
-    image_dir = Path(args.image_dir or load_yaml(REPO / "config.yaml").get("image_dir", "../shared/data/images"))
+    image_dir = Path(args.image_dir or load_yaml(REPO / "config.yaml")["image_dir"])
     image_dir = image_dir if image_dir.is_absolute() else REPO / image_dir
     source, name = args.source, args.image
     if source is None:
@@ -85,10 +83,12 @@ def main(argv=None) -> None:
     noisy = salt_and_pepper(clean, args.p, args.seed)
     warmup = args.warmup if args.warmup is not None else max(1, args.steps // 10)
     record_every = max(1, args.steps // 20)
+    # The paper's settings (the schema's defaults), at this width and length.
     base = dict(method=args.method, width=args.width, steps=args.steps, record_every=record_every,
                 checkpoint_every=0)
-    fast = RecoveryConfig(**base, amp="bfloat16", channels_last=True, cudnn_benchmark=True)
-    plain = RecoveryConfig(**base, amp="float32", channels_last=False, cudnn_benchmark=False)
+    paper = kind_defaults("image_gallery")
+    fast = RecoveryConfig.from_settings(paper, **base, amp="bfloat16", channels_last=True, cudnn_benchmark=True)
+    plain = RecoveryConfig.from_settings(paper, **base, amp="float32", channels_last=False, cudnn_benchmark=False)
     rows = {}
     for label, cfg in (("fast", fast), ("plain", plain)):
         rows[label] = timed_run(noisy, clean, cfg, args.seed, device, warmup)

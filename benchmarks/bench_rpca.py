@@ -55,7 +55,6 @@ for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from implicit_bias.apg import apg_rpca  # noqa: E402
 from implicit_bias.batching import batch_chunk, chunk_slices, map_chunks  # noqa: E402
 from implicit_bias.rpca import dop_descent, rpca_problem  # noqa: E402

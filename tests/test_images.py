@@ -7,22 +7,20 @@ import math
 import numpy as np
 import pytest
 import torch
-from conftest import CONFIG, REPO
+from conftest import REPO
 
-from implicit_bias.config import load_yaml
+from implicit_bias.config import kind_defaults
 from implicit_bias.dip_network import SkipNet, skip_net_parameter_count
-from implicit_bias.images import (
-    MissingImageError,
-    RecoveryConfig,
-    initial_state,
-    load_image,
-    psnr,
-    recover_image,
-    salt_and_pepper,
-)
+from implicit_bias.image_data import MissingImageError, load_image, psnr, salt_and_pepper
+from implicit_bias.image_recovery import RecoveryConfig, initial_state, recover_image
 
-# The configured folder of the paper's images (relative paths start at the repository root).
-PAPER_IMAGES_DIR = REPO / load_yaml(CONFIG).get("image_dir", "../shared/data/images")
+# The paper's images, where this checkout sits beside the project's shared data (tests only).
+PAPER_IMAGES_DIR = REPO.parent / "shared" / "data" / "images"
+
+
+def _cfg(**changes) -> RecoveryConfig:
+    """The paper's settings of a gallery run, with ``changes``."""
+    return RecoveryConfig.from_settings(kind_defaults("image_gallery"), **changes)
 
 
 @pytest.fixture(autouse=True)
@@ -161,7 +159,7 @@ def _problem(size=64, p=0.5):
 
 def test_one_dop_step_matches_autograd_and_sgd(tmp_path):
     clean, noisy = _problem()
-    cfg = RecoveryConfig(method="dop", width=4, steps=1, lr=0.7, alpha=50.0, init_scale=1e-2,
+    cfg = _cfg(method="dop", width=4, steps=1, lr=0.7, alpha=50.0, init_scale=1e-2,
                          input_noise_std=0.0, record_every=1, checkpoint_every=0)
     seed = 11
     recover_image(noisy, clean, cfg, seed, checkpoint=tmp_path / "ck.pt")
@@ -191,7 +189,7 @@ def test_one_dop_step_matches_autograd_and_sgd(tmp_path):
 @pytest.mark.parametrize("method", ["dip", "dip_l1"])
 def test_dip_losses_have_no_gh(method, tmp_path):
     clean, noisy = _problem()
-    cfg = RecoveryConfig(method=method, width=4, steps=3, record_every=1, checkpoint_every=0)
+    cfg = _cfg(method=method, width=4, steps=3, record_every=1, checkpoint_every=0)
     res = recover_image(noisy, clean, cfg, 3, checkpoint=tmp_path / "ck.pt")
     state = torch.load(tmp_path / "ck.pt", weights_only=False)
     assert state["g"] is None and res.corruption is None
@@ -204,7 +202,7 @@ def test_dip_losses_have_no_gh(method, tmp_path):
 @pytest.mark.parametrize("method", ["dop", "dip_l1"])
 def test_resume_after_kill_gives_the_same_numbers(method, tmp_path):
     clean, noisy = _problem()
-    cfg = RecoveryConfig(method=method, width=4, steps=30, lr=2.0, alpha=100.0, record_every=5,
+    cfg = _cfg(method=method, width=4, steps=30, lr=2.0, alpha=100.0, record_every=5,
                          checkpoint_every=10)
     whole = recover_image(noisy, clean, cfg, 21, checkpoint=tmp_path / "whole.pt")
 
@@ -224,16 +222,16 @@ def test_resume_after_kill_gives_the_same_numbers(method, tmp_path):
 def test_checkpoint_of_other_settings_is_not_resumed(tmp_path):
     clean, noisy = _problem()
     ck = tmp_path / "ck.pt"
-    cfg = RecoveryConfig(method="dop", width=4, steps=10, record_every=5, checkpoint_every=5)
+    cfg = _cfg(method="dop", width=4, steps=10, record_every=5, checkpoint_every=5)
     recover_image(noisy, clean, cfg, 1, checkpoint=ck, stop_at=7)
-    other = RecoveryConfig(method="dop", width=4, steps=10, alpha=200.0, record_every=5, checkpoint_every=5)
+    other = _cfg(method="dop", width=4, steps=10, alpha=200.0, record_every=5, checkpoint_every=5)
     assert recover_image(noisy, clean, other, 1, checkpoint=ck).resumed_from == 0
     assert recover_image(noisy, clean, cfg, 2, checkpoint=ck).resumed_from == 0  # other seed
 
 
 def test_divergence_is_recorded_not_raised():
     clean, noisy = _problem()
-    cfg = RecoveryConfig(method="dop", width=4, steps=6, lr=1.0, alpha=1e12, init_scale=1.0,
+    cfg = _cfg(method="dop", width=4, steps=6, lr=1.0, alpha=1e12, init_scale=1.0,
                          record_every=1, checkpoint_every=0)
     res = recover_image(noisy, clean, cfg, 4)
     assert res.diverged
@@ -243,8 +241,8 @@ def test_divergence_is_recorded_not_raised():
 def test_cuda_run_with_mixed_precision_matches_cpu_start():
     clean, noisy = _problem()
     base = dict(method="dop", width=8, steps=40, record_every=10, checkpoint_every=0)
-    cpu = recover_image(noisy, clean, RecoveryConfig(**base, amp="float32"), 5, "cpu")
-    gpu = recover_image(noisy, clean, RecoveryConfig(**base, amp="bfloat16"), 5, "cuda")
+    cpu = recover_image(noisy, clean, _cfg(**base, amp="float32"), 5, "cpu")
+    gpu = recover_image(noisy, clean, _cfg(**base, amp="bfloat16"), 5, "cuda")
     # Same start (drawn on the CPU), so the first recorded PSNR agrees up to bf16 rounding.
     assert gpu.psnr[0] == pytest.approx(cpu.psnr[0], abs=0.1)
     assert all(math.isfinite(v) for v in gpu.psnr) and gpu.steps_per_s > 0
@@ -255,7 +253,7 @@ def test_cuda_run_with_mixed_precision_matches_cpu_start():
 
 def test_quick_and_paper_image_sweeps_resolve(base_config, schema):
     from implicit_bias.config import deep_merge, validate_config
-    from implicit_bias.tasks import sweep_cells
+    from implicit_bias.experiments import sweep_cells
 
     paper = validate_config(deep_merge(base_config, {"size": "paper"}), schema)["resolved"]
     assert len(sweep_cells(paper["image_width"])) == 3
@@ -277,11 +275,11 @@ def test_image_size_must_be_multiple_of_two_to_the_scales(base_config, schema):
 
 def test_paper_jobs_ask_for_a_gpu(base_config, schema):
     from implicit_bias.config import deep_merge, validate_config
-    from implicit_bias.tasks.images import job_resources
+    from implicit_bias.experiments.images import image_resources
 
     for size, gpu in (("paper", 1), ("quick", 0), ("smoke", 0)):
         resolved = validate_config(deep_merge(base_config, {"size": size}), schema)["resolved"]
-        assert job_resources(resolved["image_gallery"])["gpu"] == gpu
+        assert image_resources(resolved["image_gallery"])["gpu"] == gpu
 
 
 @pytest.mark.slow

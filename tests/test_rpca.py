@@ -7,6 +7,8 @@ import pytest
 import torch
 from conftest import DEVICES
 
+from implicit_bias.descent import record_steps
+from implicit_bias.experiments import run_cell
 from implicit_bias.rpca import (
     dop_descent,
     dop_gradients,
@@ -14,12 +16,10 @@ from implicit_bias.rpca import (
     mf_l1_descent,
     mf_l1_objective,
     mf_l1_subgradient,
-    record_steps,
     relative_error,
     rpca_problem,
 )
 from implicit_bias.seeding import numpy_rng, trial_seed
-from implicit_bias.tasks import run_cell
 
 
 def _random_state(B=3, n=6, k=6, seed=0, device="cpu"):
@@ -143,24 +143,24 @@ ALPHA_SETTINGS = dict(kind="rpca_alpha", n=12, rank=2, p=0.2, outlier_std=10.0, 
 
 def test_run_cell_is_deterministic_and_batching_invariant(tmp_path):
     cell = {"alpha": 3.162}
-    s1, c1 = run_cell("t", ALPHA_SETTINGS, cell, tmp_path / "a", seed=7, progress=False)
-    s2, c2 = run_cell("t", ALPHA_SETTINGS, cell, tmp_path / "b", seed=7, progress=False)
+    s1, c1 = run_cell(sweep="t", settings=ALPHA_SETTINGS, cell=cell, outdir=tmp_path / "a", seed=7, progress=False)
+    s2, c2 = run_cell(sweep="t", settings=ALPHA_SETTINGS, cell=cell, outdir=tmp_path / "b", seed=7, progress=False)
     cols = ["seed", "rel_err_X", "rel_err_S"]
     assert s1[cols].equals(s2[cols])
     assert c1.equals(c2)
     assert 0.0 < s1["rel_err_X"].max() < 0.9  # the runs went somewhere: the check is not vacuous
     # The last trial alone gives the same numbers as inside the batch of three.
     one = dict(ALPHA_SETTINGS, trials=3)
-    s3, _ = run_cell("t", dict(one, trials=1), cell, tmp_path / "c", seed=7, progress=False)
+    s3, _ = run_cell(sweep="t", settings=dict(one, trials=1), cell=cell, outdir=tmp_path / "c", seed=7, progress=False)
     assert s3["seed"].iloc[0] == s1["seed"].iloc[0]
     np.testing.assert_allclose(s3["rel_err_X"].iloc[0], s1["rel_err_X"].iloc[0], rtol=1e-10)
     # A different base seed gives different data.
-    s4, _ = run_cell("t", ALPHA_SETTINGS, cell, tmp_path / "d", seed=8, progress=False)
+    s4, _ = run_cell(sweep="t", settings=ALPHA_SETTINGS, cell=cell, outdir=tmp_path / "d", seed=8, progress=False)
     assert not np.allclose(s4["rel_err_X"], s1["rel_err_X"], rtol=1e-6, atol=0)
 
 
 def test_run_cell_writes_contract_columns(tmp_path):
-    summary, curves = run_cell("rpca_alpha", ALPHA_SETTINGS, {"alpha": 2.0}, tmp_path, seed=0, progress=False)
+    summary, curves = run_cell(sweep="rpca_alpha", settings=ALPHA_SETTINGS, cell={"alpha": 2.0}, outdir=tmp_path, seed=0, progress=False)
     for col in ["sweep", "method", "trial", "seed", "n", "rank", "p", "alpha", "lambda", "steps", "lr",
                 "init_scale", "rel_err_X", "rel_err_S", "success", "diverged", "wall_s", "device"]:
         assert col in summary.columns, col

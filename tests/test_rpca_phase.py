@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
+from implicit_bias.experiments import run_cell, sweep_cells
 from implicit_bias.rpca import dop_descent, dop_gradients
-from implicit_bias.tasks import run_cell, sweep_cells
 
 
 def _reference_dop(Y, U, g, h, alpha, lr, steps):
@@ -55,7 +55,7 @@ def test_phase_jobs_share_problems_and_do_not_depend_on_batching(tmp_path):
     cells = sweep_cells(s)
     assert sorted(cells) == ["method~apg_rank~1", "method~apg_rank~6",
                              "method~dop_rank~1", "method~dop_rank~6"]
-    out = {name: run_cell("phase", s, c, tmp_path / name, seed=1, progress=False)[0]
+    out = {name: run_cell(sweep="phase", settings=s, cell=c, outdir=tmp_path / name, seed=1, progress=False)[0]
            for name, c in cells.items()}
     apg, dop = out["method~apg_rank~1"], out["method~dop_rank~1"]
     assert len(apg) == len(dop) == 4
@@ -65,8 +65,8 @@ def test_phase_jobs_share_problems_and_do_not_depend_on_batching(tmp_path):
     easy = dop[dop["p"] == 0.05]
     assert easy["success"].all() and (easy["rel_err_X"] < 0.1).all()
     # One p at a time gives the same numbers as the whole row at once.
-    alone = run_cell("phase", _settings(ps=[0.4]), {"method": "dop", "rank": 1},
-                     tmp_path / "alone", seed=1, progress=False)[0]
+    alone = run_cell(sweep="phase", settings=_settings(ps=[0.4]), cell={"method": "dop", "rank": 1},
+                     outdir=tmp_path / "alone", seed=1, progress=False)[0]
     row = dop[dop["p"] == 0.4].reset_index(drop=True)
     assert list(alone["seed"]) == list(row["seed"])
     np.testing.assert_allclose(alone["rel_err_X"], row["rel_err_X"], rtol=1e-9)
@@ -76,8 +76,8 @@ def test_phase_jobs_share_problems_and_do_not_depend_on_batching(tmp_path):
 def test_phase_rejects_unknown_method(tmp_path):
     ctx_settings = _settings()
     with pytest.raises(ValueError, match="unknown method"):
-        run_cell("phase", ctx_settings, {"method": "svt", "rank": 1}, tmp_path, seed=1,
-                 progress=False)
+        run_cell(sweep="phase", settings=ctx_settings, cell={"method": "svt", "rank": 1}, outdir=tmp_path,
+                 seed=1, progress=False)
 
 
 def test_config_rejects_rank_above_n(schema, base_config):

@@ -8,6 +8,7 @@ import torch
 from conftest import CONFIG, DEVICES, run_snakemake
 
 from implicit_bias.config import ConfigError, load_yaml, validate_config
+from implicit_bias.experiments import Context, registry, sweep_cells
 from implicit_bias.sensing import (
     flatten_operator,
     is_check,
@@ -24,7 +25,6 @@ from implicit_bias.sensing import (
     training_gradient,
     window_ratio,
 )
-from implicit_bias.tasks import KINDS, Context, sweep_cells
 
 D, RANK = 8, 2
 
@@ -301,7 +301,7 @@ def test_init_sweep_is_seeded_and_trials_do_not_depend_on_batching(schema, tmp_p
     cells = sweep_cells(s3)
     assert "init_norm~1000_lr~5e-11" in cells and "init_norm~0.001_lr~0.0001" in cells
     cell = cells["init_norm~1_lr~0.0001"]
-    run = KINDS["sensing_init"].run
+    run = registry().kind("sensing_init").run
     sum2, cur2 = run(_ctx(tmp_path, "sensing_init", s2), cell)
     sum3, cur3 = run(_ctx(tmp_path, "sensing_init", s3), cell)
     sum3b, _ = run(_ctx(tmp_path, "sensing_init", s3), cell)
@@ -317,7 +317,7 @@ def test_init_sweep_is_seeded_and_trials_do_not_depend_on_batching(schema, tmp_p
 
 def test_init_sweep_records_the_divergence_of_the_papers_step(schema, tmp_path):
     s = _settings(schema, "sensing_init", steps=40)
-    summary, curves = KINDS["sensing_init"].run(_ctx(tmp_path, "sensing_init", s),
+    summary, curves = registry().kind("sensing_init").run(_ctx(tmp_path, "sensing_init", s),
                                                 {"init_norm": 1000.0, "lr": 1e-4})
     assert summary["diverged"].all()
     assert (summary["diverged_at"] > 0).all() and summary["test_error"].isna().all()
@@ -327,8 +327,8 @@ def test_init_sweep_records_the_divergence_of_the_papers_step(schema, tmp_path):
 def test_restart_sweep_methods_share_the_start(schema, tmp_path):
     s = _settings(schema, "sensing_restart", steps=300)
     ctx = _ctx(tmp_path, "sensing_restart", s)
-    gd_sum, gd_cur = KINDS["sensing_restart"].run(ctx, {"method": "gd"})
-    re_sum, re_cur = KINDS["sensing_restart"].run(ctx, {"method": "restarted"})
+    gd_sum, gd_cur = registry().kind("sensing_restart").run(ctx, {"method": "gd"})
+    re_sum, re_cur = registry().kind("sensing_restart").run(ctx, {"method": "restarted"})
     assert gd_sum["seed"].tolist() == re_sum["seed"].tolist()
     start = lambda c: c[c["iteration"] == 0].sort_values("trial")["train_error"].to_numpy()  # noqa: E731
     np.testing.assert_array_equal(start(gd_cur), start(re_cur))

@@ -11,16 +11,15 @@ from conftest import DEVICES, run_snakemake
 from scipy.optimize import linprog
 
 from implicit_bias.config import ConfigError, validate_config
+from implicit_bias.sensing import flatten_operator, sense, sense_adjoint
 from implicit_bias.theory import (
     commuting_sensing_problem,
     convex_robust_sensing,
     convex_rpca_psd,
     preconditioned_descent,
-    sensing_adjoint,
     sensing_dop_descent,
     sensing_dop_gradients,
     sensing_dop_objective,
-    sensing_operator,
     weighted_min_norm,
 )
 
@@ -48,15 +47,16 @@ def test_commuting_problem_structure():
     np.testing.assert_allclose(np.einsum("aij,ij->a", A, inst.X) + inst.s, inst.y)
 
 
-def test_operator_and_adjoint_are_adjoint():
+def test_operator_and_adjoint_with_several_points_per_operator():
     gen = torch.Generator().manual_seed(0)
     A = torch.randn(2, 7, 4, 4, generator=gen, dtype=torch.float64)
     X = torch.randn(2, 3, 4, 4, generator=gen, dtype=torch.float64)
     r = torch.randn(2, 3, 7, generator=gen, dtype=torch.float64)
-    lhs = (sensing_operator(A, X) * r).sum(-1)
-    rhs = (X * sensing_adjoint(A, r)).sum((-2, -1))
+    A_flat = flatten_operator(A)
+    lhs = (sense(A_flat, X) * r).sum(-1)
+    rhs = (X * sense_adjoint(A_flat, r)).sum((-2, -1))
     torch.testing.assert_close(lhs, rhs)
-    torch.testing.assert_close(sensing_operator(A, X)[1, 2, 5], (A[1, 5] * X[1, 2]).sum())
+    torch.testing.assert_close(sense(A_flat, X)[1, 2, 5], (A[1, 5] * X[1, 2]).sum())
 
 
 @pytest.mark.parametrize("symmetric", [True, False])
@@ -230,7 +230,7 @@ def test_config_rejects_a_determined_least_squares_problem(schema):
 
 
 def test_default_config_has_the_theory_sweeps(schema, base_config):
-    from implicit_bias.tasks import figures
+    from implicit_bias.experiments import figures
 
     config = validate_config(base_config, schema)
     for name in ("theory_theorem1", "theory_weighted_min_norm", "theory_alpha_lambda"):
@@ -239,14 +239,14 @@ def test_default_config_has_the_theory_sweeps(schema, base_config):
 
 
 def test_theorem1_job_is_deterministic_and_reports_the_contract(schema, tmp_path):
-    from implicit_bias.tasks import run_cell, sweep_cells
+    from implicit_bias.experiments import run_cell, sweep_cells
 
     s = _settings(schema, "theory_theorem1", n=4, m=8, rank=1, alphas=[10.0], gammas=[0.1, 1e-3],
                   trials=2, steps=300, record_every=100)
     cells = sweep_cells(s)
     assert list(cells) == ["trial~0", "trial~1"]
-    a, curves = run_cell("t", s, cells["trial~1"], tmp_path / "a", seed=1, progress=False)
-    b, _ = run_cell("t", s, cells["trial~1"], tmp_path / "b", seed=1, progress=False)
+    a, curves = run_cell(sweep="t", settings=s, cell=cells["trial~1"], outdir=tmp_path / "a", seed=1, progress=False)
+    b, _ = run_cell(sweep="t", settings=s, cell=cells["trial~1"], outdir=tmp_path / "b", seed=1, progress=False)
     cols = ["gamma", "alpha", "lambda", "objective_gap", "residual", "dist_convex"]
     assert list(a["gamma"]) == [0.1, 1e-3] and (a["lambda"] == 0.1).all()
     np.testing.assert_array_equal(a[cols].to_numpy(), b[cols].to_numpy())
@@ -255,12 +255,12 @@ def test_theorem1_job_is_deterministic_and_reports_the_contract(schema, tmp_path
 
 
 def test_weighted_job_contrasts_plain_and_discrepant_rates(schema, tmp_path):
-    from implicit_bias.tasks import run_cell, sweep_cells
+    from implicit_bias.experiments import run_cell, sweep_cells
 
     s = _settings(schema, "theory_weighted_min_norm", rows=4, dim=10, trials=2, steps=3000,
                   record_every=500, weight_ratios=[1.0, 100.0])
     (cell,) = sweep_cells(s).values()
-    summary, _ = run_cell("w", s, cell, tmp_path, seed=0, progress=False)
+    summary, _ = run_cell(sweep="w", settings=s, cell=cell, outdir=tmp_path, seed=0, progress=False)
     assert (summary["dist_closed_form"] < 1e-6).all()
     plain = summary[summary["weight_ratio"] == 1.0]
     skewed = summary[summary["weight_ratio"] == 100.0]
@@ -268,12 +268,12 @@ def test_weighted_job_contrasts_plain_and_discrepant_rates(schema, tmp_path):
 
 
 def test_alpha_lambda_job_runs_every_alpha_with_lambda_its_inverse(schema, tmp_path):
-    from implicit_bias.tasks import run_cell, sweep_cells
+    from implicit_bias.experiments import run_cell, sweep_cells
 
     s = _settings(schema, "theory_alpha_lambda", n=8, rank=1, alpha_num=2, trials=1, steps=50,
                   record_every=25)
     (cell,) = sweep_cells(s).values()
-    summary, curves = run_cell("al", s, cell, tmp_path, seed=0, progress=False)
+    summary, curves = run_cell(sweep="al", settings=s, cell=cell, outdir=tmp_path, seed=0, progress=False)
     assert sorted(summary["alpha"]) == pytest.approx([1.0, math.sqrt(8), 100.0])
     np.testing.assert_allclose(summary["lambda"], 1.0 / summary["alpha"])
     assert {"rel_dist", "rel_err_X", "rel_err_X_convex", "objective_gap"} <= set(summary.columns)

@@ -2,10 +2,10 @@
 
 import pandas as pd
 import pytest
-from conftest import REPO, SCHEMA, run_snakemake, snakemake_exe
+from conftest import REPO, SCHEMA, run_snakemake, snakemake_exe, stand_in_images
 
 from implicit_bias.config import load_yaml, validate_config
-from implicit_bias.tasks import figures
+from implicit_bias.experiments import figures
 
 
 def _config(size):
@@ -22,7 +22,8 @@ def test_lint_is_clean(tmp_path):
 
 @pytest.mark.parametrize("size", ["smoke", "quick", "paper"])
 def test_dry_run_plans_every_figure(tmp_path, size):
-    proc = run_snakemake(tmp_path, "-n", "--cores", "2", "--config", f"size={size}")
+    images = stand_in_images(tmp_path / "images")
+    proc = run_snakemake(tmp_path, "-n", "--cores", "2", "--config", f"size={size}", f"image_dir={images}")
     text = proc.stdout + proc.stderr
     cfg = _config(size)
     for name in figures(cfg):

@@ -226,3 +226,9 @@ def _apg_chunk(Y, lam_t, tol, max_iter, eta, mu_floor, svt, mu) -> APGResult:
             D, lam_a, mu, mu_min = D[keep], lam_a[keep], mu[keep], mu_min[keep]
             X, X_prev, S, S_prev = X[keep], X_prev[keep], S[keep], S_prev[keep]
     return APGResult(X_out, S_out, iters, resid, conv)
+
+
+def pcp_lambda(lam: float | None, n: int) -> float:
+    """The weight of the l1 term of principal component pursuit; None means 1/sqrt(n), the
+    choice of Candès, Li, Ma, Wright (2011) for n x n matrices that the paper uses."""
+    return 1.0 / math.sqrt(n) if lam is None else float(lam)

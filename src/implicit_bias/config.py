@@ -3,35 +3,91 @@
 A configuration has one switch, ``size`` (``smoke``, ``quick`` or ``paper``). Each sweep's
 settings are built, lowest precedence first, from:
 
-1. the defaults in the JSON schema for the sweep's ``kind``;
+1. the defaults in the JSON schema for the sweep's ``kind`` (the one home of the papers'
+   values and of ours);
 2. the sweep's own block under ``sweeps:``;
-3. ``sizes.<size>.kinds.<kind>``: applies to every sweep of that kind at that size;
+3. ``sizes.<size>.kinds.<kind>``: applies to every sweep of that kind at that size, and may
+   change budgets only (not the keys the schema marks ``x-problem``);
 4. ``sizes.<size>.sweeps.<name>``: applies to one sweep at that size.
 
 So the ``paper`` size (no overrides) runs exactly what ``sweeps:`` says, and a sweep a
-user adds is shrunk at ``smoke``/``quick`` like the built-in ones of its kind.
+user adds is shrunk at ``smoke``/``quick`` like the built-in ones of its kind, in budget only.
+
+Validation refuses, before any job starts and naming the key, every mistake it can see:
+unknown keys (with the nearest valid name), wrong types (an integer must be written as
+one), values out of range, non-finite numbers, values above a key's ``x-ceiling`` (unless
+``allow_large``), keys that contradict each other, overrides of sizes, kinds or sweeps that
+do not exist, duplicate keys in a YAML file, and sweep names that are not path-safe or
+that collide with a figure.
+
+``python -m implicit_bias.config show <sweep> [--size S]`` prints a sweep's settings.
 """
 
 from __future__ import annotations
 
+import argparse
 import copy
+import difflib
 import math
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import jsonschema
 import yaml
 
 SIZES = ("smoke", "quick", "paper")
+#: The repository's schema, for code that runs without Snakemake (tests, benchmarks).
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+#: The most points a run may record per curve (a CSV row each).
+MAX_RECORDED_POINTS = 100_000
 
 
 class ConfigError(ValueError):
     """A configuration that cannot run; the message names the key and what is allowed."""
 
 
+# ---------------------------------------------------------------------------------------
+# YAML
+# ---------------------------------------------------------------------------------------
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """A YAML loader that refuses a key given twice in one mapping (PyYAML keeps the last)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            if key in seen:
+                raise ConfigError(
+                    f"{key_node.start_mark.name}, line {key_node.start_mark.line + 1}: the key {key!r} is given "
+                    f"twice in one mapping (first on line {seen[key] + 1}); YAML would silently keep the last"
+                )
+            seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep)
+
+
 def load_yaml(path: str | Path) -> dict:
-    with open(path) as fh:
-        data = yaml.safe_load(fh)
-    return data or {}
+    """Read a YAML file, refusing duplicate keys; an empty file is an empty mapping.
+
+    :raises ConfigError: for a missing file, a YAML syntax error or a duplicate key.
+    """
+    path = Path(path)
+    try:
+        with open(path) as fh:
+            data = yaml.load(fh, Loader=_StrictLoader)  # noqa: S506 (a SafeLoader subclass)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"configuration file {path} does not exist") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a configuration file must be a mapping of keys, not a {type(data).__name__}")
+    return data
 
 
 def deep_merge(base: dict, update: dict) -> dict:
@@ -45,207 +101,422 @@ def deep_merge(base: dict, update: dict) -> dict:
     return out
 
 
-def _describe_allowed(schema: dict) -> str:
-    parts = []
-    if "enum" in schema:
-        parts.append("one of " + ", ".join(map(str, schema["enum"])))
-    lo = schema.get("minimum", schema.get("exclusiveMinimum"))
-    hi = schema.get("maximum", schema.get("exclusiveMaximum"))
-    if lo is not None or hi is not None:
-        left = "(" if "exclusiveMinimum" in schema else "["
-        right = ")" if "exclusiveMaximum" in schema else "]"
-        parts.append(f"range {left}{'-inf' if lo is None else lo}, {'inf' if hi is None else hi}{right}")
-    if "type" in schema:
-        parts.append(f"type {schema['type']}")
-    return "; ".join(parts)
+# ---------------------------------------------------------------------------------------
+# The schema
+# ---------------------------------------------------------------------------------------
 
 
-def _subschema(schema: dict, path) -> dict:
+def load_schema(path: str | Path = SCHEMA_PATH) -> dict:
+    return load_yaml(path)
+
+
+def _resolve_ref(schema: dict, ref: str) -> dict:
+    if not ref.startswith("#/"):
+        raise ValueError(f"only local $refs are supported, got {ref!r}")
     node = schema
-    for part in path:
-        if not isinstance(node, dict):
-            return {}
-        if "properties" in node and part in node["properties"]:
-            node = node["properties"][part]
-        elif isinstance(part, int) and "items" in node:
-            node = node["items"]
-        elif isinstance(node.get("additionalProperties"), dict):
-            node = node["additionalProperties"]
-        else:
-            return {}
+    for part in ref[2:].split("/"):
+        node = node[part]
     return node
 
 
-def _errors(instance: dict, schema: dict, root: dict, prefix: str) -> list[str]:
-    validator = jsonschema.Draft202012Validator(schema)
+def kind_properties(schema: dict, kind: str) -> dict:
+    """Every key of a kind, with its merged schema (shared blocks first, the kind's own on top).
+
+    :raises ConfigError: for an unknown kind, naming the known ones.
+    """
+    kinds = schema["$defs"]["kinds"]
+    if kind not in kinds:
+        raise ConfigError(f"unknown sweep kind {kind!r}{_suggest(kind, kinds)}; known kinds: {', '.join(sorted(kinds))}")
+    node = kinds[kind]
+    props: dict = {}
+    for part in node.get("allOf", []):
+        block = _resolve_ref(schema, part["$ref"]) if "$ref" in part else part
+        for key, sub in block.get("properties", {}).items():
+            props[key] = {**props.get(key, {}), **sub}
+    for key, sub in node.get("properties", {}).items():
+        props[key] = {**props.get(key, {}), **sub}
+    return props
+
+
+def kind_defaults(kind: str, schema: dict | None = None) -> dict:
+    """The default settings of a kind: the papers' values, and ours where they are silent."""
+    props = kind_properties(schema or load_schema(), kind)
+    return {k: copy.deepcopy(v["default"]) for k, v in props.items() if "default" in v}
+
+
+def _kind_validator(schema: dict, kind: str):
+    # The kind's schema as a document of its own, with the shared blocks reachable.
+    sub = {**schema["$defs"]["kinds"][kind], "$defs": schema["$defs"]}
+    return _validator(sub)
+
+
+def _is_integer(checker, instance) -> bool:
+    # JSON Schema counts 400.0 as an integer; a step count written so is a mistake here.
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
+_Validator = jsonschema.validators.extend(
+    jsonschema.Draft202012Validator,
+    type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_integer),
+)
+
+
+def _validator(schema: dict):
+    return _Validator(schema)
+
+
+# ---------------------------------------------------------------------------------------
+# Messages
+# ---------------------------------------------------------------------------------------
+
+
+def _suggest(word: str, choices) -> str:
+    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _describe_allowed(sub: dict) -> str:
+    parts = []
+    if "enum" in sub:
+        parts.append("one of " + ", ".join(map(str, sub["enum"])))
+    lo = sub.get("minimum", sub.get("exclusiveMinimum"))
+    hi = sub.get("maximum", sub.get("exclusiveMaximum"))
+    if lo is not None or hi is not None:
+        left = "(" if "exclusiveMinimum" in sub else "["
+        right = ")" if "exclusiveMaximum" in sub else "]"
+        parts.append(f"range {left}{'-inf' if lo is None else lo}, {'inf' if hi is None else hi}{right}")
+    if "type" in sub:
+        kind = sub["type"] if isinstance(sub["type"], str) else " or ".join(sub["type"])
+        parts.append(f"type {kind}")
+    return "; ".join(parts)
+
+
+def _schema_errors(instance, validator, prefix: str, known=None) -> list[str]:
+    """Every JSON-schema error of ``instance``, each naming its key (``prefix.path``)."""
     messages = []
-    for err in sorted(validator.iter_errors(instance), key=lambda e: list(map(str, e.path))):
-        key = ".".join([prefix] + [str(p) for p in err.path]) if err.path else prefix
-        if err.validator == "additionalProperties":
-            known = sorted(err.schema.get("properties", {}))
-            messages.append(f"{key}: {err.message}; known keys: {', '.join(known)}")
+    for err in sorted(validator.iter_errors(instance), key=lambda e: [str(p) for p in e.path]):
+        key = ".".join([prefix] + [str(p) for p in err.path])
+        if err.validator in ("additionalProperties", "unevaluatedProperties"):
+            names = known if known is not None else sorted(err.schema.get("properties", {}))
+            extra = [k for k in (err.instance or {}) if k not in names]
+            for k in extra:
+                messages.append(f"{key}: unknown key {k!r}{_suggest(k, names)}; known keys: {', '.join(sorted(names))}")
             continue
-        allowed = _describe_allowed(_subschema(schema, list(err.path)))
-        desc = _subschema(schema, list(err.path)).get("description", "")
+        if "propertyNames" in err.schema_path:
+            rule = "letters, digits and underscores" if err.validator == "pattern" else err.message
+            messages.append(f"{key}: the name {err.instance!r} is not allowed (allowed: {rule})")
+            continue
+        if err.validator == "type" and err.schema.get("type") == "integer" and isinstance(err.instance, float):
+            messages.append(f"{key}: {err.instance!r} is not an integer; write it without a decimal point")
+            continue
         text = f"{key}: {err.message}"
+        allowed = _describe_allowed(err.schema)
         if allowed:
             text += f" (allowed: {allowed})"
-        if desc:
-            text += f". {key.split('.')[-1]} is: {desc}"
+        if err.schema.get("description"):
+            text += f". {key.split('.')[-1]} is: {err.schema['description']}"
         messages.append(text)
     return messages
 
 
-def kind_schema(schema: dict, kind: str) -> dict:
-    """The schema of one sweep kind, self-contained."""
-    kinds = schema["$defs"]["kinds"]
-    if kind not in kinds:
-        raise ConfigError(f"unknown sweep kind {kind!r}; known kinds: {', '.join(sorted(kinds))}")
-    return kinds[kind]
+def _non_finite(value, prefix: str) -> Iterator[str]:
+    if isinstance(value, float) and not math.isfinite(value):
+        yield f"{prefix}: {value!r} is not a finite number"
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from _non_finite(v, f"{prefix}.{k}")
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _non_finite(v, f"{prefix}.{i}")
 
 
-def _defaults(schema: dict) -> dict:
-    return {k: copy.deepcopy(v["default"]) for k, v in schema.get("properties", {}).items() if "default" in v}
+def _ceiling_errors(settings: dict, props: dict, prefix: str) -> list[str]:
+    """Values above their key's ``x-ceiling`` (searched in the key's items and objects too)."""
+
+    def walk(value, sub, key):
+        if sub.get("x-ceiling") is not None and isinstance(value, (int, float)) and not isinstance(value, bool):
+            if value > sub["x-ceiling"]:
+                yield (
+                    f"{key}: {value:g} is above {sub['x-ceiling']:g}, the most a 24 GiB machine is known to take "
+                    "(set allow_large: true to run it anyway)"
+                )
+        if isinstance(value, list) and isinstance(sub.get("items"), dict):
+            for i, v in enumerate(value):
+                yield from walk(v, sub["items"], f"{key}.{i}")
+        if isinstance(value, dict):
+            for k, v in value.items():
+                yield from walk(v, sub.get("properties", {}).get(k, {}), f"{key}.{k}")
+
+    out = []
+    for key, value in settings.items():
+        out.extend(walk(value, props.get(key, {}), f"{prefix}.{key}"))
+    return out
 
 
-def resolve_sweep(config: dict, name: str, schema: dict) -> dict:
-    """The settings of one sweep at the configuration's size (see module docstring)."""
-    block = config["sweeps"][name]
-    kind = block.get("kind")
-    if kind is None:
-        raise ConfigError(f"sweeps.{name}: every sweep needs a 'kind'")
-    kschema = kind_schema(schema, kind)
-    size = config.get("size", "quick")
-    sizes = config.get("sizes", {}).get(size, {}) or {}
-    settings = _defaults(kschema)
-    settings = deep_merge(settings, block)
-    settings = deep_merge(settings, (sizes.get("kinds", {}) or {}).get(kind, {}) or {})
-    settings = deep_merge(settings, (sizes.get("sweeps", {}) or {}).get(name, {}) or {})
-    return settings
+def _listed(values) -> list:
+    if values is None:
+        return []
+    return values if isinstance(values, list) else [values]
 
 
-def _cross_checks(name: str, s: dict) -> list[str]:
-    """Constraints between keys that JSON schema cannot state."""
+def _rank_errors(name: str, s: dict) -> list[str]:
     msgs = []
     n = s.get("n")
-    for key in ("rank", "ranks"):
-        values = s.get(key)
-        if n is None or values is None:
-            continue
-        for r in values if isinstance(values, list) else [values]:
-            if r > n:
-                msgs.append(f"sweeps.{name}.{key}: rank {r} is above n = {n} (allowed: 1 <= rank <= n)")
-    for key in ("init_rank", "init_ranks", "min_rank"):
-        values = s.get(key)
-        if n is None or values is None:
-            continue
-        for r in values if isinstance(values, list) else [values]:
-            if r > n:
-                msgs.append(f"sweeps.{name}.{key}: rank {r} is above n = {n} "
-                            "(allowed: 1 <= rank <= n)")
+    if n is not None:
+        for key in ("rank", "ranks", "init_rank", "init_ranks", "min_rank"):
+            for r in _listed(s.get(key)):
+                if isinstance(r, int) and r > n:
+                    msgs.append(f"sweeps.{name}.{key}: rank {r} is above n = {n} (allowed: 1 <= rank <= n)")
     if "min_rank" in s and "rank" in s and s["min_rank"] < s["rank"]:
-        msgs.append(f"sweeps.{name}.min_rank: {s['min_rank']} is below the planted rank "
-                    f"{s['rank']} (Algorithm 1 needs r >= rank(X))")
+        msgs.append(
+            f"sweeps.{name}.min_rank: {s['min_rank']} is below the planted rank "
+            f"{s['rank']} (Algorithm 1 needs r >= rank(X))"
+        )
     if "min_rank" in s and "init_rank" in s and s["min_rank"] > s["init_rank"]:
-        msgs.append(f"sweeps.{name}.min_rank: {s['min_rank']} is above "
-                    f"init_rank = {s['init_rank']}")
+        msgs.append(f"sweeps.{name}.min_rank: {s['min_rank']} is above init_rank = {s['init_rank']}")
+    return msgs
+
+
+def _grid_errors(name: str, s: dict) -> list[str]:
+    msgs = []
     for i, run in enumerate(s.get("extra_runs") or []):
         if not any(math.isclose(run["init_norm"], v) for v in s.get("init_norms", [])):
-            msgs.append(f"sweeps.{name}.extra_runs.{i}.init_norm: {run['init_norm']} is not one of "
-                        f"init_norms = {s.get('init_norms')}")
+            msgs.append(
+                f"sweeps.{name}.extra_runs.{i}.init_norm: {run['init_norm']} is not one of "
+                f"init_norms = {s.get('init_norms')}"
+            )
     if "alpha_min" in s and "alpha_max" in s and s["alpha_min"] > s["alpha_max"]:
-        msgs.append(
-            f"sweeps.{name}.alpha_min: {s['alpha_min']} is above alpha_max = {s['alpha_max']}"
-        )
-    size, scales = s.get("image_size"), s.get("scales")
-    if size is not None and scales is not None and size % 2**scales:
-        msgs.append(
-            f"sweeps.{name}.image_size: {size} is not a multiple of 2^scales = {2**scales} "
-            f"(the network halves the image {scales} times)"
-        )
+        msgs.append(f"sweeps.{name}.alpha_min: {s['alpha_min']} is above alpha_max = {s['alpha_max']}")
     if "rows" in s and "dim" in s and s["dim"] <= s["rows"]:
         msgs.append(
-            f"sweeps.{name}.dim: {s['dim']} unknowns for {s['rows']} rows is not underdetermined "
-            f"(allowed: dim > rows)"
+            f"sweeps.{name}.dim: {s['dim']} unknowns for {s['rows']} rows is not underdetermined (allowed: dim > rows)"
+        )
+    steps, every = s.get("steps"), s.get("record_every")
+    if isinstance(steps, int) and isinstance(every, int) and steps // every > MAX_RECORDED_POINTS:
+        msgs.append(
+            f"sweeps.{name}.record_every: {every} records {steps // every} points per curve over {steps} steps; "
+            f"at most {MAX_RECORDED_POINTS} (raise record_every)"
         )
     return msgs
 
 
-def validate_config(config: dict, schema: dict) -> dict:
+def _image_errors(name: str, s: dict) -> list[str]:
+    size, scales = s.get("image_size"), s.get("scales")
+    if size is not None and scales is not None and size % 2**scales:
+        return [
+            f"sweeps.{name}.image_size: {size} is not a multiple of 2^scales = {2**scales} "
+            f"(the network halves the image {scales} times)"
+        ]
+    return []
+
+
+def _cross_checks(name: str, s: dict) -> list[str]:
+    """Constraints between keys that JSON schema cannot state."""
+    return _rank_errors(name, s) + _grid_errors(name, s) + _image_errors(name, s)
+
+
+# ---------------------------------------------------------------------------------------
+# Resolution and validation
+# ---------------------------------------------------------------------------------------
+
+
+def _size_overlays(config: dict, size: str) -> tuple[dict, dict]:
+    block = (config.get("sizes") or {}).get(size) or {}
+    return block.get("kinds") or {}, block.get("sweeps") or {}
+
+
+def resolve_sweep(config: dict, name: str, schema: dict, size: str | None = None) -> dict:
+    """The settings of one sweep at ``size`` (the configuration's own by default; see the
+    module docstring)."""
+    block = config["sweeps"][name]
+    kind = block["kind"]
+    kinds, sweeps = _size_overlays(config, size or config.get("size", "quick"))
+    settings = deep_merge(kind_defaults(kind, schema), block)
+    settings = deep_merge(settings, kinds.get(kind) or {})
+    return deep_merge(settings, sweeps.get(name) or {})
+
+
+def _overlay_errors(config: dict, schema: dict) -> list[str]:
+    """Size overlays that name what does not exist, or change what a size may not."""
+    msgs = []
+    known_kinds = schema["$defs"]["kinds"]
+    sweeps = config.get("sweeps") or {}
+    for size in (config.get("sizes") or {}):
+        kinds, per_sweep = _size_overlays(config, size)
+        for kind, overlay in kinds.items():
+            prefix = f"sizes.{size}.kinds.{kind}"
+            if kind not in known_kinds:
+                msgs.append(f"{prefix}: unknown kind {kind!r}{_suggest(kind, known_kinds)}; "
+                            f"known kinds: {', '.join(sorted(known_kinds))}")
+                continue
+            props = kind_properties(schema, kind)
+            for key in overlay:
+                if key not in props:
+                    msgs.append(f"{prefix}: unknown key {key!r}{_suggest(key, props)}; "
+                                f"known keys: {', '.join(sorted(props))}")
+                elif props[key].get("x-problem") or key == "kind":
+                    msgs.append(
+                        f"{prefix}.{key}: a size may change a kind's budgets (steps, trials, grids, sizes), "
+                        f"not its problem or method; set {key} per sweep, under sizes.{size}.sweeps.<name>"
+                    )
+        for sweep, overlay in per_sweep.items():
+            prefix = f"sizes.{size}.sweeps.{sweep}"
+            if sweep not in sweeps:
+                msgs.append(f"{prefix}: there is no sweep {sweep!r}{_suggest(sweep, sweeps)} in sweeps:")
+            elif "kind" in overlay:
+                msgs.append(f"{prefix}.kind: a size may not change a sweep's kind")
+    return msgs
+
+
+def _sweep_errors(config: dict, name: str, schema: dict) -> list[str]:
+    """Errors of one sweep: its own block, then its settings at every size."""
+    block = config["sweeps"][name]
+    kind = block["kind"]
+    props = kind_properties(schema, kind)
+    validator = _kind_validator(schema, kind)
+    prefix = f"sweeps.{name}"
+    own = deep_merge(kind_defaults(kind, schema), block)
+    msgs = _schema_errors(own, validator, prefix, known=props) or _cross_checks(name, own)
+    if msgs:
+        return msgs + ([] if config["allow_large"] else _ceiling_errors(own, props, prefix))
+    for size in SIZES:
+        settings = resolve_sweep(config, name, schema, size)
+        where = "" if size == config["size"] else f"at size {size}: "
+        errs = _schema_errors(settings, validator, prefix, known=props)
+        errs = errs or _cross_checks(name, settings)
+        if not config["allow_large"]:
+            errs += _ceiling_errors(settings, props, prefix)
+        msgs += [where + e for e in errs if where + e not in msgs]
+    return msgs
+
+
+def _figure_errors(config: dict, registry) -> list[str]:
+    msgs = []
+    sweeps = config.get("sweeps") or {}
+    for fig, spec in (config.get("figures") or {}).items():
+        if fig in sweeps:
+            msgs.append(
+                f"sweeps.{fig}: a sweep may not share its name with the figure figures.{fig} "
+                "(the sweep's own figures are named after it)"
+            )
+        for sweep in spec["sweeps"]:
+            if sweep not in sweeps:
+                msgs.append(f"figures.{fig}.sweeps: no sweep named {sweep!r}{_suggest(sweep, sweeps)} in sweeps:")
+        if registry is None:
+            continue
+        if spec["plot"] not in registry.plot_module:
+            msgs.append(f"figures.{fig}.plot: unknown plot {spec['plot']!r}{_suggest(spec['plot'], registry.plot_module)}"
+                        f"; known plots: {', '.join(sorted(registry.plot_module))}")
+            continue
+        plot = registry.plot(spec["plot"])
+        for sweep in spec["sweeps"]:
+            kind = (sweeps.get(sweep) or {}).get("kind")
+            if kind is not None and kind not in plot.kinds:
+                msgs.append(
+                    f"figures.{fig}.plot: plot {spec['plot']!r} draws sweeps of kind {', '.join(plot.kinds)}, "
+                    f"not sweep {sweep!r} of kind {kind!r}"
+                )
+    return msgs
+
+
+def validate_config(config: dict, schema: dict, registry=None, root: str | Path | None = None) -> dict:
     """Validate and resolve a configuration.
 
     :param config: the merged configuration (``config.yaml`` plus overlays and ``--config``).
     :param schema: the parsed JSON schema (``workflow/schemas/config.schema.yaml``).
+    :param registry: the experiment families (:func:`implicit_bias.experiments.registry`),
+        to check that every figure's plot exists and draws its sweeps' kinds.
+    :param root: the repository root: the configuration's ``image_dir``, relative to it, is
+        given to every sweep that reads images (its kind has ``image_source``) as an absolute
+        ``image_dir``. Default: the root of this package's checkout.
     :returns: ``config`` with top-level defaults filled in and ``resolved`` added: sweep
         name to its settings at the chosen size.
     :raises ConfigError: listing every problem, each naming its key and what is allowed.
     """
-    config = deep_merge(_defaults(schema), config)
-    msgs = _errors(config, schema, schema, "config")
+    msgs = list(_non_finite(config, "config"))
+    top = {k: copy.deepcopy(v["default"]) for k, v in schema["properties"].items() if "default" in v}
+    config = deep_merge(top, config)
+    msgs += _schema_errors(config, _validator(schema), "config")
     if msgs:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(msgs))
+    msgs += _overlay_errors(config, schema)
     resolved = {}
-    for name in config.get("sweeps", {}):
-        try:
-            settings = resolve_sweep(config, name, schema)
-            kschema = kind_schema(schema, settings["kind"])
-        except ConfigError as exc:
-            msgs.append(str(exc))
+    for name, block in config["sweeps"].items():
+        if block.get("kind") not in schema["$defs"]["kinds"]:
+            kinds = schema["$defs"]["kinds"]
+            msgs.append(f"sweeps.{name}.kind: unknown sweep kind {block.get('kind')!r}{_suggest(block.get('kind'), kinds)}"
+                        f"; known kinds: {', '.join(sorted(kinds))}")
             continue
-        # The sweep's own block is checked too: a size override must not hide an invalid value
-        # there (it would surface at another size). A size override that the kind does not
-        # know is as much an error as a typo in the sweep.
-        own = deep_merge(_defaults(kschema), config["sweeps"][name])
-        errs = _errors(own, kschema, schema, f"sweeps.{name}")
-        errs += [e for e in _errors(settings, kschema, schema, f"sweeps.{name}") if e not in errs]
-        if not errs:
-            errs = _cross_checks(name, own)
-            errs += [e for e in _cross_checks(name, settings) if e not in errs]
-        msgs.extend(errs)
-        resolved[name] = settings
-    for fig, spec in (config.get("figures") or {}).items():
-        for sweep in spec.get("sweeps", []):
-            if sweep not in config.get("sweeps", {}):
-                msgs.append(f"figures.{fig}.sweeps: no sweep named {sweep!r} in sweeps:")
+        msgs += _sweep_errors(config, name, schema)
+        resolved[name] = resolve_sweep(config, name, schema)
+    msgs += _figure_errors(config, registry)
     if msgs:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(msgs))
+    image_dir = Path(root or SCHEMA_PATH.parents[2]) / config["image_dir"]
+    for settings in resolved.values():
+        if "image_source" in settings:
+            settings["image_dir"] = str(image_dir)
     config["resolved"] = resolved
     return config
 
 
-def load_config(
-    path: str | Path,
-    schema_path: str | Path,
-    overlays: list[str | Path] = (),
-    overrides: dict | None = None,
-) -> dict:
-    """Read ``config.yaml``, merge overlay files and overrides, validate (see above)."""
-    config = load_yaml(path)
-    for overlay in overlays:
+def _short(value) -> str:
+    if isinstance(value, list) and len(value) > 6 and all(isinstance(v, (int, float)) for v in value):
+        return f"{len(value)} values {min(value):g}..{max(value):g}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_short(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_short(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+#: Keys that change no number of a figure (where and how often things are written).
+_BOOKKEEPING = ("record_every", "checkpoint_every", "image_dir")
+
+
+def size_stamp(config: dict, sweeps, schema: dict | None = None) -> str:
+    """A line for a figure of ``sweeps`` made at a size that is not the papers': the settings
+    that differ from the paper size's, ours against theirs. Empty at the paper size."""
+    schema = schema or load_schema()
+    size = config["size"]
+    if size == "paper":
+        return ""
+    diffs = {}
+    for name in sweeps:
+        ours, paper = config["resolved"][name], resolve_sweep(config, name, schema, "paper")
+        for key, value in ours.items():
+            if key not in _BOOKKEEPING and value != paper.get(key):
+                diffs.setdefault(key, f"{key} {_short(value)} (paper {_short(paper.get(key))})")
+    if not diffs:
+        return f"{size} size, at the papers' settings"
+    return f"{size} size, not the papers' settings: " + "; ".join(diffs.values())
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m implicit_bias.config show SWEEP [--size S] [--configfile F ...]``."""
+    parser = argparse.ArgumentParser(prog="python -m implicit_bias.config", description=main.__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    show = sub.add_parser("show", help="print a sweep's settings at a size, every key resolved")
+    show.add_argument("sweep")
+    show.add_argument("--size", choices=SIZES, default=None)
+    show.add_argument("--configfile", nargs="*", default=[], help="overlays, as snakemake's --configfile")
+    args = parser.parse_args(argv)
+    repo = SCHEMA_PATH.parents[2]
+    config = load_yaml(repo / "config.yaml")
+    for overlay in args.configfile:
         config = deep_merge(config, load_yaml(overlay))
-    config = deep_merge(config, overrides or {})
-    return validate_config(config, load_yaml(schema_path))
+    if args.size:
+        config["size"] = args.size
+    try:
+        resolved = validate_config(config, load_schema())["resolved"]
+    except ConfigError as exc:
+        sys.exit(str(exc))
+    if args.sweep not in resolved:
+        sys.exit(f"no sweep {args.sweep!r}{_suggest(args.sweep, resolved)}; sweeps: {', '.join(resolved)}")
+    print(yaml.safe_dump({args.sweep: resolved[args.sweep]}, sort_keys=False), end="")
 
 
-def short_number(value: float) -> str:
-    """A short, path-safe literal for a grid value: ``7.071``, ``0.3``, ``1e-05``, ``20``."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float) and value.is_integer() and abs(value) < 1e6:
-        return str(int(value))
-    return f"{value:.4g}"
-
-
-def log_grid(lo: float, hi: float, num: int, digits: int = 3) -> list[float]:
-    """``num`` log-spaced values from ``lo`` to ``hi``, rounded to ``digits`` significant digits."""
-    if num == 1:
-        return [float(lo)]
-    out = []
-    for i in range(num):
-        v = math.exp(math.log(lo) + i * (math.log(hi) - math.log(lo)) / (num - 1))
-        out.append(float(f"{v:.{digits}g}"))
-    return out
+if __name__ == "__main__":
+    main()

@@ -1,15 +1,19 @@
-"""Shared figure style (Agg backend, paper-sized fonts) and saving."""
+"""Shared figure style (Agg backend, paper-sized fonts), colours, bands, and saving.
+
+Matplotlib is imported when the first figure is made, not with this module, so that
+compute jobs, which import the experiment families (and this module) but draw nothing,
+do not pay for it.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import textwrap
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import numpy as np
+import pandas as pd
 
 STYLE = {
     "figure.dpi": 150,
@@ -28,14 +32,12 @@ STYLE = {
     "lines.linewidth": 1.4,
     "pdf.fonttype": 42,
 }
-# Figure scripts import this module and nothing else draws, so the style applies globally:
-# text created after the axes (legends, titles, annotations) follows it too.
-matplotlib.rcParams.update(STYLE)
 
 #: One colour per method, the same in every figure.
 METHOD_COLORS = {
     "dop": "#d62728",
     "apg": "#1f77b4",
+    "pcp": "#2ca02c",
     "mf_l1_exact": "#1f77b4",
     "mf_l1_over": "#000000",
     "gd": "#1f77b4",
@@ -47,6 +49,7 @@ METHOD_COLORS = {
 METHOD_LABELS = {
     "dop": "DOP (double over-param.)",
     "apg": "APG (convex)",
+    "pcp": "convex program, certified optimum",
     "mf_l1_exact": "MF-$\\ell_1$, exact rank",
     "mf_l1_over": "MF-$\\ell_1$, over-parameterized",
     "gd": "gradient descent",
@@ -56,6 +59,24 @@ METHOD_LABELS = {
 }
 
 
+@functools.cache
+def pyplot():
+    """``matplotlib.pyplot`` on the Agg backend (no display needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+@contextlib.contextmanager
+def style():
+    """The house style for everything drawn inside (titles and legends added late included)."""
+    with pyplot().rc_context(STYLE):
+        yield
+
+
 def legend_below(ax, ncol: int = 2, **kw):
     """A legend under the axes, so it never hides data."""
     return ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=ncol, frameon=False, **kw)
@@ -63,15 +84,23 @@ def legend_below(ax, ncol: int = 2, **kw):
 
 def figure(ncols: int = 1, nrows: int = 1, width: float = 3.4, height: float = 2.6, **kw):
     """A figure of ``nrows x ncols`` panels, each ``width x height`` inches, in house style."""
-    with plt.rc_context(STYLE):
-        return plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows), squeeze=False, **kw)
+    with style():
+        return pyplot().subplots(nrows, ncols, figsize=(width * ncols, height * nrows), squeeze=False, **kw)
+
+
+def stamp_figure(fig, text: str) -> None:
+    """Set ``text`` (small, grey, wrapped to the figure's width) under the figure."""
+    width = max(60, int(fig.get_figwidth() * 22))
+    with style():
+        fig.text(0.5, -0.01, textwrap.fill(text, width), ha="center", va="top", fontsize=6.5, color="0.35",
+                 transform=fig.transFigure)
 
 
 def save_figure(fig, path: str | Path) -> None:
     """Save ``fig`` (format from the suffix), creating folders."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with plt.rc_context(STYLE):
+    with style():
         fig.savefig(path)
 
 

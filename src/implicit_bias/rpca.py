@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from .batching import batch_chunk, chunk_slices, map_chunks
+from .descent import DescentResult, Recorder, check_descent_args, record_steps
 from .progress import progress_bar
 
 
@@ -33,9 +34,7 @@ class RPCAInstance:
         return self.X + self.S
 
 
-def rpca_problem(
-    n: int, rank: int, p: float, rng: np.random.Generator, outlier_std: float = 10.0
-) -> RPCAInstance:
+def rpca_problem(n: int, rank: int, p: float, rng: np.random.Generator, outlier_std: float = 10.0) -> RPCAInstance:
     """Draw a planted robust-PCA instance.
 
     :param n: matrix size.
@@ -94,69 +93,6 @@ def dop_gradients(U: torch.Tensor, g: torch.Tensor, h: torch.Tensor, Y: torch.Te
     return 0.5 * (R + R.mT) @ U, R * g, -R * h
 
 
-@dataclass
-class DescentResult:
-    """What a batched descent returns.
-
-    :ivar X: final low-rank estimate, ``(B, n, n)``.
-    :ivar S: final sparse estimate, ``(B, n, n)`` (zeros for methods without one).
-    :ivar iterations: the recorded iterations, ``(T,)``.
-    :ivar curves: metric name to a ``(T, B)`` tensor recorded at ``iterations``.
-    :ivar diverged: ``(B,)`` booleans, True where a non-finite value appeared.
-    :ivar steps_run: how many steps were taken (fewer than asked if every run diverged).
-    """
-
-    X: torch.Tensor
-    S: torch.Tensor
-    iterations: torch.Tensor
-    curves: dict
-    diverged: torch.Tensor
-    steps_run: int
-
-
-def record_steps(steps: int, record_every: int) -> list[int]:
-    """Iterations at which curves are recorded: 0, every ``record_every``, and the last."""
-    if record_every < 1:
-        raise ValueError(f"record_every must be >= 1, got {record_every}")
-    marks = list(range(0, steps + 1, record_every))
-    if marks[-1] != steps:
-        marks.append(steps)
-    return marks
-
-
-class _Recorder:
-    """Keeps metrics on the device; the host reads them once, at the end."""
-
-    def __init__(self, steps: int, record_every: int, names, batch: int, like: torch.Tensor):
-        self.marks = record_steps(steps, record_every)
-        self.index = {m: i for i, m in enumerate(self.marks)}
-        self.values = {
-            k: torch.full((len(self.marks), batch), float("nan"), dtype=like.dtype, device=like.device)
-            for k in names
-        }
-        self.filled = 0
-
-    def wants(self, step: int) -> bool:
-        return step in self.index
-
-    def put(self, step: int, **metrics):
-        i = self.index[step]
-        for k, v in metrics.items():
-            self.values[k][i] = v
-        self.filled = i + 1
-
-    def result(self):
-        its = torch.tensor(self.marks[: self.filled])
-        return its, {k: v[: self.filled] for k, v in self.values.items()}
-
-
-def _check_lr(lr, steps):
-    if not lr > 0:
-        raise ValueError(f"learning rate must be > 0, got {lr}")
-    if steps < 0:
-        raise ValueError(f"steps must be >= 0, got {steps}")
-
-
 def dop_descent(
     Y: torch.Tensor,
     U0: torch.Tensor,
@@ -195,7 +131,7 @@ def dop_descent(
         :func:`batch_chunk`). Results do not depend on it.
     :returns: a :class:`DescentResult`; non-finite runs are flagged, not raised.
     """
-    _check_lr(lr, steps)
+    check_descent_args(lr, steps)
     B = Y.shape[0]
     if not (U0.shape[0] == g0.shape[0] == h0.shape[0] == B):
         raise ValueError(
@@ -220,8 +156,8 @@ def dop_descent(
         parts = map_chunks(
             lambda c: _dop_chunk(
                 Y[c], U0[c], g0[c], h0[c], alpha_t[c] if alpha_t.numel() > 1 else alpha_t,
-                lr, steps, record_every, names,
-                None if X_true is None else X_true[c], None if S_true is None else S_true[c], bar,
+                lr=lr, steps=steps, record_every=record_every, names=names,
+                X_true=None if X_true is None else X_true[c], S_true=None if S_true is None else S_true[c], bar=bar,
             ),
             slices,
             Y.device,
@@ -238,7 +174,7 @@ def dop_descent(
     )
 
 
-def _dop_chunk(Y, U0, g0, h0, alpha_t, lr, steps, record_every, names, X_true, S_true, bar):
+def _dop_chunk(Y, U0, g0, h0, alpha_t, *, lr, steps, record_every, names, X_true, S_true, bar):
     """:func:`dop_descent` on one chunk of the batch; its curves keep every recorded row
     (NaN where the chunk stopped early), so that chunks concatenate."""
     B = Y.shape[0]
@@ -250,7 +186,7 @@ def _dop_chunk(Y, U0, g0, h0, alpha_t, lr, steps, record_every, names, X_true, S
     T = torch.empty_like(R)
     per_element = alpha_t.numel() > 1
     step_gh = alpha_t * lr if per_element else float(alpha_t) * lr
-    rec = _Recorder(steps, record_every, names, B, Y)
+    rec = Recorder(steps, record_every, names, B, Y)
     diverged = torch.zeros(B, dtype=torch.bool, device=Y.device)
     neg_Y = -Y
 
@@ -334,11 +270,11 @@ def mf_l1_descent(
 
     :returns: a :class:`DescentResult` with ``S`` set to zeros.
     """
-    _check_lr(lr, steps)
+    check_descent_args(lr, steps)
     B = Y.shape[0]
     U = U0.clone()
     names = ["loss"] + (["rel_err_X"] if X_true is not None else [])
-    rec = _Recorder(steps, record_every, names, B, Y)
+    rec = Recorder(steps, record_every, names, B, Y)
     diverged = torch.zeros(B, dtype=torch.bool, device=Y.device)
     steps_run = 0
     with progress_bar(steps, desc) as bar:
@@ -364,6 +300,8 @@ def mf_l1_descent(
     return DescentResult(X, torch.zeros_like(X), its, curves, diverged, steps_run)
 
 
-def sqrt_n(n: int) -> float:
-    """The learning-rate ratio the paper recommends, :math:`\\sqrt{n}`."""
-    return math.sqrt(n)
+
+def learning_rate_ratio(alpha: float | None, n: int) -> float:
+    """DOP's ratio alpha of the step of ``g, h`` to that of ``U``; None means sqrt(n), the
+    paper's choice (You et al. 2020, Sec. 4.1)."""
+    return math.sqrt(n) if alpha is None else float(alpha)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import zlib
 
 import numpy as np
-import torch
 
 
 def _key(text: str) -> int:
@@ -31,31 +30,6 @@ def trial_seed(base_seed: int, sweep: str, cell: str, trial: int) -> int:
 def numpy_rng(seed: int) -> np.random.Generator:
     """A NumPy generator for ``seed`` (PCG64)."""
     return np.random.Generator(np.random.PCG64(seed))
-
-
-def torch_generator(seed: int, device: str | torch.device = "cpu") -> torch.Generator:
-    """A torch generator on ``device`` seeded with ``seed``."""
-    gen = torch.Generator(device=device)
-    gen.manual_seed(seed % (2**63))
-    return gen
-
-
-def resolve_device(name: str = "auto") -> torch.device:
-    """``auto`` means CUDA when present, else CPU; other names are passed to torch."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(name)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"device {name!r} was asked for, but torch sees no CUDA device")
-    return dev
-
-
-def resolve_dtype(name: str) -> torch.dtype:
-    """``float32`` or ``float64`` as a torch dtype."""
-    table = {"float32": torch.float32, "float64": torch.float64}
-    if name not in table:
-        raise ValueError(f"dtype must be one of {sorted(table)}, got {name!r}")
-    return table[name]
 
 
 def trial_rngs(seed: int, count: int) -> list[np.random.Generator]:

@@ -18,12 +18,14 @@ either shared by the batch, ``(m, d, d)``, or one per batch element, ``(B, m, d,
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
+from .descent import check_descent_args
 from .progress import progress_bar
 
 # ---------------------------------------------------------------------------------------
@@ -111,29 +113,33 @@ def flatten_operator(A: torch.Tensor) -> torch.Tensor:
 
 
 def sense(A_flat: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
-    r""":math:`\mathcal{A}(X) = [\langle A_i, X\rangle]_i` for a batch ``X`` of shape ``(B, d, d)``.
+    r""":math:`\mathcal{A}(X) = [\langle A_i, X\rangle]_i`, batched.
 
-    :param A_flat: :func:`flatten_operator` of the operator, ``(m, d*d)`` shared or
-        ``(B, m, d*d)`` per batch element.
-    :returns: ``(B, m)``.
+    :param A_flat: :func:`flatten_operator` of the operator: ``(m, d*d)`` shared by every
+        point, or ``(B, m, d*d)``, one operator per batch element.
+    :param X: ``(B, d, d)``: one point per batch element; or, with one operator per batch
+        element, ``(B, K, d, d)``: ``K`` points per operator.
+    :returns: ``(B, m)`` or ``(B, K, m)``.
     """
-    x = X.reshape(X.shape[0], -1)
-    if A_flat.dim() == 2:
-        return x @ A_flat.mT
-    return torch.bmm(A_flat, x.unsqueeze(-1)).squeeze(-1)
+    x = X.flatten(-2)
+    if A_flat.dim() == 3 and x.dim() == 2:
+        return torch.bmm(A_flat, x.unsqueeze(-1)).squeeze(-1)
+    return x @ A_flat.mT
 
 
 def sense_adjoint(A_flat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    r""":math:`\mathcal{A}^*(y) = \sum_i y_i A_i` for a batch ``y`` of shape ``(B, m)``.
+    r""":math:`\mathcal{A}^*(y) = \sum_i y_i A_i`, batched as :func:`sense`.
 
-    :returns: ``(B, d, d)``.
+    :param A_flat: ``(m, d*d)`` or ``(B, m, d*d)``.
+    :param y: ``(B, m)``, or ``(B, K, m)`` with one operator per batch element.
+    :returns: ``(B, d, d)`` or ``(B, K, d, d)``.
     """
-    if A_flat.dim() == 2:
-        flat = y @ A_flat
-    else:
+    if A_flat.dim() == 3 and y.dim() == 2:
         flat = torch.bmm(y.unsqueeze(1), A_flat).squeeze(1)
-    d = int(round(flat.shape[-1] ** 0.5))
-    return flat.reshape(y.shape[0], d, d)
+    else:
+        flat = y @ A_flat
+    d = math.isqrt(flat.shape[-1])
+    return flat.unflatten(-1, (d, d))
 
 
 def sensing_train_error(A_flat: torch.Tensor, b: torch.Tensor, U: torch.Tensor) -> torch.Tensor:
@@ -143,12 +149,6 @@ def sensing_train_error(A_flat: torch.Tensor, b: torch.Tensor, U: torch.Tensor) 
     """
     r = sense(A_flat, U @ U.mT) - b
     return (r * r).sum(-1)
-
-
-def sensing_test_error(U: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
-    r""":math:`\|UU^\top - X^\natural\|_F^2` per batch element."""
-    D = U @ U.mT - X
-    return (D * D).sum(dim=(-2, -1))
 
 
 def training_gradient(A_flat: torch.Tensor, b: torch.Tensor, U: torch.Tensor) -> torch.Tensor:
@@ -235,10 +235,7 @@ def restart_due(errors: torch.Tensor, k: int, window: int, tau: float) -> torch.
 
 
 def _check_args(lr: float, steps: int, U0: torch.Tensor, A_flat: torch.Tensor):
-    if not lr > 0:
-        raise ValueError(f"learning rate must be > 0, got {lr}")
-    if steps < 0:
-        raise ValueError(f"steps must be >= 0, got {steps}")
+    check_descent_args(lr, steps)
     d = U0.shape[-2]
     if A_flat.shape[-1] != d * d:
         raise ValueError(f"the operator acts on {A_flat.shape[-1]} entries, "

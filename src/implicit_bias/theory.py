@@ -33,8 +33,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .descent import DescentResult, Recorder, check_descent_args
 from .progress import progress_bar
-from .rpca import DescentResult, _check_lr, _Recorder
+from .sensing import flatten_operator, sense, sense_adjoint
 
 # ---------------------------------------------------------------------------------------
 # Commuting measurements (Theorem 1)
@@ -99,26 +100,6 @@ def commuting_sensing_problem(
     return CommutingSensingInstance(A=A, basis=V, eigenvalues=d, X=X, s=s, y=y)
 
 
-def sensing_operator(A: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
-    r""":math:`\mathcal A(X) = [\langle A_i, X\rangle]_i` for ``K`` matrices per problem.
-
-    :param A: ``(P, m, n, n)``, the measurements of ``P`` problems.
-    :param X: ``(P, K, n, n)``, ``K`` points per problem.
-    :returns: ``(P, K, m)``.
-    """
-    return X.flatten(-2) @ A.flatten(-2).mT
-
-
-def sensing_adjoint(A: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
-    r""":math:`\mathcal A^*(r) = \sum_i r_i A_i` for ``K`` vectors per problem.
-
-    :param A: ``(P, m, n, n)``; :param r: ``(P, K, m)``.
-    :returns: ``(P, K, n, n)``.
-    """
-    n = A.shape[-1]
-    return (r @ A.flatten(-2)).unflatten(-1, (n, n))
-
-
 def sensing_dop_residual(U, g, h, A, y) -> torch.Tensor:
     r""":math:`r = \mathcal A(UU^\top) + g\circ g - h\circ h - y`.
 
@@ -126,7 +107,7 @@ def sensing_dop_residual(U, g, h, A, y) -> torch.Tensor:
     :param y: ``(P, m)``.
     :returns: ``(P, K, m)``.
     """
-    return sensing_operator(A, U @ U.mT) + g * g - h * h - y.unsqueeze(-2)
+    return sense(flatten_operator(A), U @ U.mT) + g * g - h * h - y.unsqueeze(-2)
 
 
 def sensing_dop_objective(U, g, h, A, y) -> torch.Tensor:
@@ -148,7 +129,7 @@ def sensing_dop_gradients(U, g, h, A, y):
     :returns: ``(grad_U, grad_g, grad_h)``, shaped like ``(U, g, h)``.
     """
     r = sensing_dop_residual(U, g, h, A, y)
-    M = sensing_adjoint(A, r)
+    M = sense_adjoint(flatten_operator(A), r)
     return 0.5 * (M + M.mT) @ U, r * g, -r * h
 
 
@@ -189,10 +170,10 @@ def sensing_dop_descent(
     :param steps: number of steps.
     :param record_every: record the curves every this many steps (and at the last).
     :param desc: progress-bar label; None for no bar.
-    :returns: a :class:`~implicit_bias.rpca.DescentResult`: ``X`` ``(P, K, n, n)``, ``S``
+    :returns: a :class:`~implicit_bias.descent.DescentResult`: ``X`` ``(P, K, n, n)``, ``S``
         holding ``s`` ``(P, K, m)``, ``diverged`` ``(P, K)``.
     """
-    _check_lr(lr, steps)
+    check_descent_args(lr, steps)
     (P, m), n = y.shape, A.shape[-1]
     to = dict(dtype=y.dtype, device=y.device)
     gamma, alpha = torch.as_tensor(gamma, **to), torch.as_tensor(alpha, **to)
@@ -211,7 +192,7 @@ def sensing_dop_descent(
     step_gh = (alpha * lr).unsqueeze(-1)
     y_norm = torch.linalg.vector_norm(y, dim=-1, keepdim=True)
     names = ["residual", "objective", "objective_feasible"]
-    rec = _Recorder(steps, record_every, names, P * K, y)
+    rec = Recorder(steps, record_every, names, P * K, y)
     diverged = torch.zeros(P, K, dtype=torch.bool, device=y.device)
     steps_run = 0
     with progress_bar(steps, desc) as bar:
@@ -373,7 +354,7 @@ def preconditioned_descent(
     """
     if not 0.0 < step < 2.0:
         raise ValueError(f"step must be in (0, 2) (a fraction of 1/L), got {step}")
-    _check_lr(step, steps)
+    check_descent_args(step, steps)
     references = references or {}
     B = b.shape[0]
     WL = W * weights.unsqueeze(-2)
@@ -383,7 +364,7 @@ def preconditioned_descent(
     P = lr.reshape(B, 1, 1) * WL.mT
     theta = torch.zeros(W.shape[:-2] + W.shape[-1:], dtype=W.dtype, device=W.device)
     names = ["residual"] + [f"dist_{k}" for k in references]
-    rec = _Recorder(steps, record_every, names, B, b)
+    rec = Recorder(steps, record_every, names, B, b)
     ref_norms = {k: torch.linalg.vector_norm(v, dim=-1) for k, v in references.items()}
     b_norm = torch.linalg.vector_norm(b, dim=-1)
     diverged = torch.zeros(B, dtype=torch.bool, device=b.device)

@@ -1,28 +1,43 @@
 # Configuration (merged, validated), the sweep -> job table, and the helpers the rules use.
+import os
 import re
+import subprocess
 import sys
 
 from snakemake.exceptions import WorkflowError
 
-# The package is importable from the checkout, installed or not (cluster jobs, conda envs).
-sys.path.insert(0, str(ROOT / "src"))
-try:
-    from implicit_bias.config import ConfigError, load_yaml, validate_config
-    from implicit_bias.tasks import KINDS, caption, figures, sweep_cells
-except ImportError as exc:
-    raise WorkflowError(
-        f"the package implicit_bias is not importable ({exc}); install it first: "
-        "`pip install -e .` in the repository root (the README's `make` does this)"
-    )
+# This checkout's package, for this process and for every job it starts, whichever Python
+# environment runs Snakemake: a virtual environment shared by several checkouts would
+# otherwise run another checkout's code.
+SRC = ROOT / "src"
+sys.path.insert(0, str(SRC))
+os.environ.update(PYTHONPATH=os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")])))
 
 try:
-    CONFIG = validate_config(dict(config), load_yaml(ROOT / "workflow/schemas/config.schema.yaml"))
+    from implicit_bias.config import ConfigError, load_schema, load_yaml, validate_config
+    from implicit_bias.experiments import figures, registry, sweep_cells
+    from implicit_bias.fingerprint import kind_fingerprint
+    from implicit_bias.preflight import preflight
+except ImportError as exc:
+    raise WorkflowError(
+        f"the package implicit_bias cannot be imported ({exc}); install its dependencies first: "
+        "`make` in the repository root does (see the README)"
+    )
+
+REGISTRY = registry()
+try:
+    for path in workflow.configfiles:
+        load_yaml(path)  # refuses duplicate keys, which Snakemake's own reading merges silently
+    CONFIG = validate_config(dict(config), load_schema(ROOT / "workflow/schemas/config.schema.yaml"), REGISTRY, ROOT)
+    preflight(CONFIG, REGISTRY, root=ROOT, local=workflow.local_exec)
 except ConfigError as exc:
     raise WorkflowError(str(exc))
 
 SWEEPS = CONFIG["resolved"]
-CELLS = {name: sweep_cells(settings) for name, settings in SWEEPS.items()}
+CELLS = {name: sweep_cells(settings, REGISTRY.kind(settings["kind"])) for name, settings in SWEEPS.items()}
 FIGURES = figures(CONFIG)
+KINDS = sorted({settings["kind"] for settings in SWEEPS.values()})
+CODE = {kind: kind_fingerprint(REGISTRY.kind(kind)) for kind in KINDS}
 
 
 wildcard_constraints:
@@ -31,9 +46,9 @@ wildcard_constraints:
     figure="[A-Za-z0-9_.-]+",
 
 
-def sweeps_of(*kinds):
-    """A wildcard regex matching the sweeps of these kinds (matches nothing if none)."""
-    names = [n for n, s in SWEEPS.items() if s["kind"] in kinds]
+def sweeps_of(kind):
+    """A wildcard regex matching the sweeps of this kind (matches nothing if none)."""
+    names = [n for n, s in SWEEPS.items() if s["kind"] == kind]
     return "|".join(re.escape(n) for n in names) if names else "(?!x)x"
 
 
@@ -42,15 +57,23 @@ def cell_outputs(sweep, table):
 
 
 def job_params(wildcards):
-    """What a compute job needs: its sweep's settings, its cell's parameters, numerics."""
+    """What a compute job needs: its family, sweep, settings, cell parameters and numerics."""
+    settings = SWEEPS[wildcards.sweep]
     return {
+        "module": REGISTRY.kind_module[settings["kind"]],
         "sweep": wildcards.sweep,
-        "settings": SWEEPS[wildcards.sweep],
+        "settings": settings,
         "cell": CELLS[wildcards.sweep][wildcards.cell],
         "seed": CONFIG["seed"],
         "device": CONFIG["device"],
         "dtype": CONFIG["dtype"],
     }
+
+
+def job_resources(wildcards):
+    """What one job of this sweep asks the scheduler for (its kind decides)."""
+    settings = SWEEPS[wildcards.sweep]
+    return REGISTRY.kind(settings["kind"]).resources(settings)
 
 
 def figure_tables(wildcards):
@@ -63,29 +86,39 @@ def figure_tables(wildcards):
             f"results/{s}/cells/{cell}/{name}"
             for s in sweeps
             for cell in CELLS[s]
-            for name in KINDS[SWEEPS[s]["kind"]].files
+            for name in REGISTRY.kind(SWEEPS[s]["kind"]).files
         ],
     }
 
 
 def figure_params(wildcards):
     spec = FIGURES[wildcards.figure]
-    return {"plot": spec["plot"], "sweeps": spec["sweeps"],
-            "settings": {s: SWEEPS[s] for s in spec["sweeps"]}}
+    return {
+        "module": REGISTRY.plot_module[spec["plot"]],
+        "plot": spec["plot"],
+        "sweeps": spec["sweeps"],
+        "settings": {s: SWEEPS[s] for s in spec["sweeps"]},
+    }
 
 
 def figure_caption(wildcards):
     spec = FIGURES[wildcards.figure]
-    return caption(spec["plot"], {s: SWEEPS[s] for s in spec["sweeps"]})
+    return REGISTRY.plot(spec["plot"]).caption({s: SWEEPS[s] for s in spec["sweeps"]})
+
+
+def figure_stamp(wildcards):
+    """A line under a figure not at the papers' settings, naming what differs."""
+    from implicit_bias.config import size_stamp
+
+    return size_stamp(CONFIG, FIGURES[wildcards.figure]["sweeps"])
 
 
 def source_commit():
     """The checkout's commit, for the scorecard's header ("" outside git)."""
-    import subprocess
-
     try:
-        out = subprocess.run(["git", "-C", str(ROOT), "describe", "--always", "--dirty"],
-                             capture_output=True, text=True, timeout=10)
+        out = subprocess.run(
+            ["git", "-C", str(ROOT), "describe", "--always", "--dirty"], capture_output=True, text=True, timeout=10
+        )
         return out.stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return ""

@@ -11,6 +11,8 @@ rule scorecard:
     params:
         size=CONFIG["size"],
         sweeps=SWEEPS,
+        figures=FIGURES,
+        code={s: CODE[settings["kind"]] for s, settings in SWEEPS.items()},
         commit=source_commit(),
     log:
         "logs/scorecard.log",

@@ -1,11 +1,8 @@
 """Stack a sweep's per-job tables into results/<sweep>/summary.csv and curves.csv."""
 
 import sys
-from pathlib import Path
 
 sys.stderr = sys.stdout = open(snakemake.log[0], "w", buffering=1)
-# The package is importable from the checkout, installed or not.
-sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))
 
 from implicit_bias.records import concat_tables, write_table  # noqa: E402
 

@@ -4,11 +4,9 @@ import sys
 from pathlib import Path
 
 sys.stderr = sys.stdout = open(snakemake.log[0], "w", buffering=1)
-# The package is importable from the checkout, installed or not.
-sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))
 
+from implicit_bias.experiments import draw_figure  # noqa: E402
 from implicit_bias.records import read_table  # noqa: E402
-from implicit_bias.tasks import draw_figure  # noqa: E402
 
 spec = snakemake.params.spec
 tables = {
@@ -20,5 +18,5 @@ tables = {
     }
     for sweep, summary, curves in zip(spec["sweeps"], snakemake.input.summary, snakemake.input.curves, strict=True)
 }
-draw_figure(spec["plot"], tables, [snakemake.output.pdf, snakemake.output.png])
+draw_figure(spec["module"], spec["plot"], tables, [snakemake.output.pdf, snakemake.output.png], snakemake.params.stamp)
 print(f"drew {snakemake.output.pdf} with plot {spec['plot']!r} from sweeps {spec['sweeps']}")

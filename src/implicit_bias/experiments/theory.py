@@ -1,6 +1,6 @@
-"""Checks of the theory (EXPERIMENTS.md, Part 3): Theorem 1 with commuting measurements,
-the weighted minimum norm of discrepant learning rates, and the alpha-lambda correspondence
-in robust PCA."""
+"""Checks of the theory of You, Zhu, Qu, Ma (2020) that neither paper runs: Theorem 1 with
+commuting measurements, the weighted minimum norm of discrepant learning rates (Appendix A),
+and the alpha-lambda correspondence in robust PCA (Sec. 2.3)."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..config import short_number
+from ..grids import cell_id
 from ..plotting import figure, geometric_band
 from ..records import tidy
 from ..rpca import dop_descent, relative_error
-from ..scorecard import Claim, register_claims
+from ..scorecard import Claim
 from ..seeding import trial_rngs
 from ..theory import (
     commuting_sensing_problem,
@@ -24,8 +24,8 @@ from ..theory import (
     sensing_dop_descent,
     weighted_min_norm,
 )
-from . import Context, Kind, Plot, register_kind, register_plot
-from .rpca import _alphas, curves_frame, dop_init, planted_batch, rows_at_sqrt_n
+from . import Context, Family, Kind, Plot, fixed_resources
+from .rpca import curves_frame, dop_init, planted_batch, rows_at_sqrt_n, sweep_alphas
 
 # ---------------------------------------------------------------------------------------
 # Theorem 1: commuting measurements
@@ -34,7 +34,12 @@ from .rpca import _alphas, curves_frame, dop_init, planted_batch, rows_at_sqrt_n
 
 def _sensing_cell(s: dict) -> str:
     """The problem instance's parameters; every (alpha, gamma) of a trial shares its data."""
-    return f"n~{s['n']}_m~{s['m']}_rank~{s['rank']}_p~{short_number(s['p'])}"
+    return cell_id({"n": s["n"], "m": s["m"], "rank": s["rank"], "p": s["p"]})
+
+
+def trial_cells(s: dict) -> list[dict]:
+    """One job per trial."""
+    return [{"trial": t} for t in range(s["trials"])]
 
 
 def _rel_distance(parts, refs) -> float:
@@ -44,7 +49,7 @@ def _rel_distance(parts, refs) -> float:
     return math.sqrt(num / den) if den > 0 else math.sqrt(num)
 
 
-def _run_theorem1(ctx: Context, cell: dict):
+def run_theorem1(ctx: Context, cell: dict):
     s = ctx.settings
     trial = int(cell["trial"])
     seed = ctx.trial_seed(_sensing_cell(s), trial)
@@ -77,7 +82,7 @@ def _run_theorem1(ctx: Context, cell: dict):
         s_feasible = inst.y - np.einsum("aij,ij->a", inst.A, X[k])
         objective = float(np.trace(X[k]) + np.abs(s_feasible).sum() / alpha)
         rows.append({
-            "method": "dop", "cell": f"trial~{trial}", "trial": trial, "seed": seed,
+            "method": "dop", "cell": cell_id({"trial": trial}), "trial": trial, "seed": seed,
             "n": s["n"], "m": s["m"], "rank": s["rank"], "p": s["p"],
             "alpha": alpha, "lambda": 1.0 / alpha, "gamma": gamma,
             "steps": s["steps"], "lr": s["lr"],
@@ -98,26 +103,24 @@ def _run_theorem1(ctx: Context, cell: dict):
     return tidy(rows), pd.concat(frames, ignore_index=True)
 
 
-register_kind("theory_theorem1", Kind(
-    cells=lambda s: [{"trial": t} for t in range(s["trials"])],
-    run=_run_theorem1,
-    default_plot="theory_theorem1",
-))
-
-
 # ---------------------------------------------------------------------------------------
 # Weighted minimum norm (Appendix A)
 # ---------------------------------------------------------------------------------------
 
 
-def _run_weighted(ctx: Context, cell: dict):
+def problem_size_cells(s: dict) -> list[dict]:
+    """One job: every ratio and trial as one batch."""
+    return [{"rows": s["rows"], "dim": s["dim"]}]
+
+
+def run_weighted(ctx: Context, cell: dict):
     s = ctx.settings
     rows_, dim = s["rows"], s["dim"]
     ratios = [float(r) for r in s["weight_ratios"]]
     trials = range(s["trials"])
     Ws, bs, us, seeds = [], [], [], []
     for t in trials:
-        seed = ctx.trial_seed(f"rows~{rows_}_dim~{dim}", t)
+        seed = ctx.trial_seed(cell_id({"rows": rows_, "dim": dim}), t)
         problem_rng, weight_rng = trial_rngs(seed, 2)
         Ws.append(problem_rng.standard_normal((rows_, dim)))
         bs.append(problem_rng.standard_normal(rows_))
@@ -163,24 +166,17 @@ def _run_weighted(ctx: Context, cell: dict):
     return tidy(rows), pd.concat(frames, ignore_index=True)
 
 
-register_kind("theory_weighted_min_norm", Kind(
-    cells=lambda s: [{"rows": s["rows"], "dim": s["dim"]}],
-    run=_run_weighted,
-    default_plot="theory_weighted_min_norm",
-))
-
-
 # ---------------------------------------------------------------------------------------
 # alpha-lambda correspondence in robust PCA
 # ---------------------------------------------------------------------------------------
 
 
-def _run_alpha_lambda(ctx: Context, cell: dict):
+def run_alpha_lambda(ctx: Context, cell: dict):
     s = ctx.settings
     trial = int(cell["trial"])
-    alphas = _alphas(s)
+    alphas = sweep_alphas(s)
     # One trial's problem, repeated once per alpha: the alphas run as one batch.
-    X, S, seeds, init_rngs = planted_batch(ctx, s, [trial])
+    X, S, seeds, init_rngs = planted_batch(ctx, s, [trial], rank=s["rank"], p=s["p"])
     U0, g0, h0 = dop_init(init_rngs, s["n"], s["init_scale"], X)
     A = len(alphas)
     rep = lambda t: t.expand(A, *t.shape[1:]).clone()  # noqa: E731
@@ -201,7 +197,7 @@ def _run_alpha_lambda(ctx: Context, cell: dict):
         sol = convex_rpca_psd(Y, 1.0 / alpha, s["solver"], s["solver_tolerance"])
         objective = float(np.trace(X_dop[k]) + np.abs(Y - X_dop[k]).sum() / alpha)
         rows.append({
-            "method": "dop", "cell": f"trial~{trial}", "trial": trial, "seed": seeds[0],
+            "method": "dop", "cell": cell_id({"trial": trial}), "trial": trial, "seed": seeds[0],
             "n": s["n"], "rank": s["rank"], "p": s["p"], "alpha": alpha, "lambda": 1.0 / alpha,
             "steps": s["steps"], "lr": s["lr"], "init_scale": s["init_scale"],
             # Both distances over the planted matrices' norms, as Fig. 2a's errors: the convex
@@ -217,29 +213,11 @@ def _run_alpha_lambda(ctx: Context, cell: dict):
             "diverged": bool(res.diverged[k]),
         })
     curves = pd.concat(
-        [curves_frame(_slice(res, k), {"method": "dop", "alpha": a}, [trial])
+        [curves_frame(res.select(k), {"method": "dop", "alpha": a}, [trial])
          for k, a in enumerate(alphas)],
         ignore_index=True,
     )
     return tidy(rows), curves
-
-
-def _slice(result, k: int):
-    """One batch element of a DescentResult, as a batch of one (for curves_frame)."""
-    from ..rpca import DescentResult
-
-    return DescentResult(
-        result.X[k:k + 1], result.S[k:k + 1], result.iterations,
-        {name: v[:, k:k + 1] for name, v in result.curves.items()},
-        result.diverged[k:k + 1], result.steps_run,
-    )
-
-
-register_kind("theory_alpha_lambda", Kind(
-    cells=lambda s: [{"trial": t} for t in range(s["trials"])],
-    run=_run_alpha_lambda,
-    default_plot="theory_alpha_lambda",
-))
 
 
 # ---------------------------------------------------------------------------------------
@@ -380,11 +358,6 @@ def _caption_alpha_lambda(settings):
     )
 
 
-register_plot("theory_theorem1", Plot(draw=_draw_theorem1, caption=_caption_theorem1))
-register_plot("theory_weighted_min_norm", Plot(draw=_draw_weighted, caption=_caption_weighted))
-register_plot("theory_alpha_lambda", Plot(draw=_draw_alpha_lambda, caption=_caption_alpha_lambda))
-
-
 # ---------------------------------------------------------------------------------------
 # Scorecard claims
 # ---------------------------------------------------------------------------------------
@@ -436,26 +409,51 @@ def _alpha_lambda_near_root(s, tables):
     return f"||X_DOP - X_convex|| / ||X*|| = {d:.3g} at alpha = sqrt(n)", bool(d < 0.1)
 
 
-register_claims(
-    "theory_theorem1",
-    Claim("gap_falls", "(our check, Theorem 1) With commuting measurements, DOP's objective gap to the convex "
-          "solution at lambda = 1/alpha falls as the initialization gamma falls, for every alpha",
-          "theory_theorem1", "limit gamma -> 0 solves the convex problem", ("quick", "paper"), _theorem1_gap_falls),
-    Claim("gap_small", "(our check, Theorem 1) At the smallest gamma the relative objective gap is below 1e-2 "
-          "for every alpha", "theory_theorem1", "gap -> 0", ("quick", "paper"), _theorem1_small),
-)
-register_claims(
-    "theory_weighted_min_norm",
-    Claim("closed_form", "(our check, Appendix A) Gradient descent with per-coordinate rates Lambda converges to "
-          "the minimum ||Lambda^(-1/2) theta|| interpolant (relative error < 1e-6)", "theory_weighted_min_norm",
-          "eqs. 18-19", ("smoke", "quick", "paper"), _weighted_matches),
-    Claim("not_plain", "(our check, Appendix A) With Lambda not a multiple of I the limit is measurably far "
-          "from the plain minimum-norm solution", "theory_weighted_min_norm", "eqs. 18-19",
-          ("smoke", "quick", "paper"), _weighted_differs),
-)
-register_claims(
-    "theory_alpha_lambda",
-    Claim("agree_at_sqrt_n", "(our check, Sec. 2.3) In robust PCA, DOP at alpha = sqrt(n) lands within 0.1 "
-          "(relative to ||X*||) of the convex solution at lambda = 1/alpha", "theory_alpha_lambda",
-          "alpha = 1/lambda (observation)", ("quick", "paper"), _alpha_lambda_near_root),
+FAMILY = Family(
+    kinds={
+        "theory_theorem1": Kind(
+            cells=trial_cells, run=run_theorem1, plots=("theory_theorem1",),
+            resources=fixed_resources(mem_mb=1000, runtime=60),
+        ),
+        "theory_weighted_min_norm": Kind(
+            cells=problem_size_cells, run=run_weighted, plots=("theory_weighted_min_norm",),
+            resources=fixed_resources(mem_mb=1000, runtime=60),
+        ),
+        "theory_alpha_lambda": Kind(
+            cells=trial_cells, run=run_alpha_lambda, plots=("theory_alpha_lambda",),
+            resources=fixed_resources(mem_mb=1000, runtime=60),
+        ),
+    },
+    plots={
+        "theory_theorem1": Plot(draw=_draw_theorem1, caption=_caption_theorem1, kinds=("theory_theorem1",)),
+        "theory_weighted_min_norm": Plot(
+            draw=_draw_weighted, caption=_caption_weighted, kinds=("theory_weighted_min_norm",)
+        ),
+        "theory_alpha_lambda": Plot(
+            draw=_draw_alpha_lambda, caption=_caption_alpha_lambda, kinds=("theory_alpha_lambda",)
+        ),
+    },
+    claims={
+        "theory_theorem1": [
+            Claim("gap_falls", "(our check, Theorem 1) With commuting measurements, DOP's objective gap to the "
+                  "convex solution at lambda = 1/alpha falls as the initialization gamma falls, for every alpha",
+                  "theory_theorem1", "limit gamma -> 0 solves the convex problem", ("quick", "paper"),
+                  _theorem1_gap_falls),
+            Claim("gap_small", "(our check, Theorem 1) At the smallest gamma the relative objective gap is below "
+                  "1e-2 for every alpha", "theory_theorem1", "gap -> 0", ("quick", "paper"), _theorem1_small),
+        ],
+        "theory_weighted_min_norm": [
+            Claim("closed_form", "(our check, Appendix A) Gradient descent with per-coordinate rates Lambda "
+                  "converges to the minimum ||Lambda^(-1/2) theta|| interpolant (relative error < 1e-6)",
+                  "theory_weighted_min_norm", "eqs. 18-19", ("smoke", "quick", "paper"), _weighted_matches),
+            Claim("not_plain", "(our check, Appendix A) With Lambda not a multiple of I the limit is measurably "
+                  "far from the plain minimum-norm solution", "theory_weighted_min_norm", "eqs. 18-19",
+                  ("smoke", "quick", "paper"), _weighted_differs),
+        ],
+        "theory_alpha_lambda": [
+            Claim("agree_at_sqrt_n", "(our check, Sec. 2.3) In robust PCA, DOP at alpha = sqrt(n) lands within "
+                  "0.1 (relative to ||X*||) of the convex solution at lambda = 1/alpha", "theory_alpha_lambda",
+                  "alpha = 1/lambda (observation)", ("quick", "paper"), _alpha_lambda_near_root),
+        ],
+    },
 )

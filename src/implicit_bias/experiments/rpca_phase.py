@@ -12,24 +12,26 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..apg import apg_rpca
+from ..apg import apg_rpca, pcp_lambda
+from ..grids import cell_id
 from ..plotting import figure
 from ..records import tidy
-from ..rpca import dop_descent, relative_error
-from ..scorecard import Claim, register_claims
-from . import Context, Kind, Plot, register_kind, register_plot
+from ..rpca import dop_descent, learning_rate_ratio, relative_error
+from ..scorecard import Claim
+from . import Context, Family, Kind, Plot, fixed_resources
 from .rpca import dop_init, planted_batch
 
 
 def _alpha(s: dict) -> float:
-    return s["alpha"] if s["alpha"] is not None else math.sqrt(s["n"])
+    return learning_rate_ratio(s["alpha"], s["n"])
 
 
 def _lambda(s: dict) -> float:
-    return s["lambda"] if s["lambda"] is not None else 1.0 / math.sqrt(s["n"])
+    return pcp_lambda(s["lambda"], s["n"])
 
 
-def _cells(s: dict) -> list[dict]:
+def row_cells(s: dict) -> list[dict]:
+    """One job per (method, rank): a row of the grid."""
     return [{"method": m, "rank": int(r)} for m in s["methods"] for r in s["ranks"]]
 
 
@@ -37,7 +39,7 @@ def _row_problems(ctx: Context, s: dict, rank: int, trials):
     """Every (p, trial) problem of one grid row, stacked: ``(X, S, seeds, init_rngs, ps)``."""
     Xs, Ss, seeds, rngs, ps = [], [], [], [], []
     for p in s["ps"]:
-        X, S, sd, ir = planted_batch(ctx, s, trials, rank, p)
+        X, S, sd, ir = planted_batch(ctx, s, trials, rank=rank, p=p)
         Xs.append(X)
         Ss.append(S)
         seeds += sd
@@ -46,7 +48,7 @@ def _row_problems(ctx: Context, s: dict, rank: int, trials):
     return torch.cat(Xs), torch.cat(Ss), seeds, rngs, ps
 
 
-def _run(ctx: Context, cell: dict):
+def run_row(ctx: Context, cell: dict):
     s = ctx.settings
     method, rank = cell["method"], int(cell["rank"])
     n = s["n"]
@@ -78,16 +80,13 @@ def _run(ctx: Context, cell: dict):
     rows = []
     for i, seed in enumerate(seeds):
         ok = bool(err_x[i] < s["success_threshold"]) and not bool(diverged[i])
-        row = {"method": method, "cell": f"method~{method}_rank~{rank}",
+        row = {"method": method, "cell": cell_id({"method": method, "rank": rank}),
                "trial": trials[i % len(trials)], "seed": seed, **params, "p": ps[i], **extra,
                "rel_err_X": err_x[i], "rel_err_S": err_s[i], "success": ok,
                "diverged": bool(diverged[i])}
         row.update({k: v[i] for k, v in per_trial.items()})
         rows.append(row)
     return tidy(rows), None
-
-
-register_kind("rpca_phase", Kind(cells=_cells, run=_run, default_plot="phase_transition"))
 
 
 # ---------------------------------------------------------------------------------------
@@ -158,9 +157,6 @@ def _caption(settings):
     )
 
 
-register_plot("phase_transition", Plot(draw=_draw, caption=_caption))
-
-
 # ---------------------------------------------------------------------------------------
 # Scorecard claims
 # ---------------------------------------------------------------------------------------
@@ -200,13 +196,23 @@ def _dop_region(s, tables):
             cells["dop"] >= cells["apg"])
 
 
-register_claims(
-    "rpca_phase",
-    Claim("easy_corner", "Both APG and DOP recover X in every trial with rank <= 3 and p <= 0.1",
-          "fig2bc_phase_transition", "white corner (Figs. 2b, 2c)", ("quick", "paper"), _easy_corner),
-    Claim("hard_corner", "Both fail in every trial with rank >= 20 and p >= 0.4",
-          "fig2bc_phase_transition", "black corner (Figs. 2b, 2c)", ("quick", "paper"), _hard_corner),
-    Claim("dop_region", "DOP (alpha = sqrt(n)) succeeds on at least as large a region as the convex program "
-          "(lambda = 1/sqrt(n))", "fig2bc_phase_transition", "wide region, compared with APG (Figs. 2b, 2c)",
-          ("quick", "paper"), _dop_region),
+FAMILY = Family(
+    kinds={
+        "rpca_phase": Kind(
+            cells=row_cells, run=run_row, plots=("phase_transition",),
+            resources=fixed_resources(mem_mb=2000, runtime=120),
+        ),
+    },
+    plots={"phase_transition": Plot(draw=_draw, caption=_caption, kinds=("rpca_phase",))},
+    claims={
+        "rpca_phase": [
+            Claim("easy_corner", "Both APG and DOP recover X in every trial with rank <= 3 and p <= 0.1",
+                  "phase_transition", "white corner (Figs. 2b, 2c)", ("quick", "paper"), _easy_corner),
+            Claim("hard_corner", "Both fail in every trial with rank >= 20 and p >= 0.4",
+                  "phase_transition", "black corner (Figs. 2b, 2c)", ("quick", "paper"), _hard_corner),
+            Claim("dop_region", "DOP (alpha = sqrt(n)) succeeds on at least as large a region as the convex "
+                  "program (lambda = 1/sqrt(n))", "phase_transition",
+                  "wide region, compared with APG (Figs. 2b, 2c)", ("quick", "paper"), _dop_region),
+        ],
+    },
 )

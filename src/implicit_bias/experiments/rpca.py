@@ -8,36 +8,30 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..config import log_grid, short_number
+from ..grids import alpha_grid, cell_id, short_number
 from ..plotting import METHOD_COLORS, METHOD_LABELS, figure, geometric_band, legend_below, mean_band
 from ..records import tidy
-from ..rpca import dop_descent, mf_l1_descent, relative_error, rpca_problem
-from ..scorecard import Claim, register_claims
+from ..rpca import dop_descent, learning_rate_ratio, mf_l1_descent, relative_error, rpca_problem
+from ..scorecard import Claim
 from ..seeding import trial_rngs
-from . import Context, Kind, Plot, register_kind, register_plot
+from . import Context, Family, Kind, Plot, fixed_resources
 
 
-def problem_cell(s: dict, rank: int | None = None, p: float | None = None) -> str:
-    """The name of a problem instance's parameters; trials of one cell share data across methods."""
-    rank = s["rank"] if rank is None else rank
-    p = s["p"] if p is None else p
-    return f"n~{s['n']}_rank~{rank}_p~{short_number(p)}"
-
-
-def planted_batch(ctx: Context, s: dict, trials, rank=None, p=None):
+def planted_batch(ctx: Context, s: dict, trials, *, rank: int, p: float):
     """The planted problems of ``trials`` and their initialization generators.
+
+    The trials of one problem cell (:func:`~implicit_bias.grids.cell_id` of ``n``, ``rank``
+    and ``p``) share their data across methods and sweeps' jobs.
 
     :returns: ``(X, S, seeds, init_rngs)``; ``X``, ``S`` are ``(B, n, n)`` tensors on the
         context's device; each trial is drawn alone, so batching never changes its data.
     """
-    rank = s["rank"] if rank is None else rank
-    p = s["p"] if p is None else p
-    cell = problem_cell(s, rank, p)
+    cell = cell_id({"n": s["n"], "rank": rank, "p": p})
     Xs, Ss, seeds, init_rngs = [], [], [], []
     for t in trials:
         seed = ctx.trial_seed(cell, t)
         problem_rng, init_rng = trial_rngs(seed, 2)
-        inst = rpca_problem(s["n"], rank, p, problem_rng, s.get("outlier_std", 10.0))
+        inst = rpca_problem(s["n"], rank, p, problem_rng, s["outlier_std"])
         Xs.append(inst.X)
         Ss.append(inst.S)
         seeds.append(seed)
@@ -73,29 +67,27 @@ def curves_frame(result, base: dict, trials) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def _alphas(s: dict) -> list[float]:
-    grid = log_grid(s["alpha_min"], s["alpha_max"], s["alpha_num"])
-    root = math.sqrt(s["n"])
-    # sqrt(n) is the paper's recommendation: always on the grid, at full precision.
-    grid = [a for a in grid if not math.isclose(a, root, rel_tol=1e-3)] + [root]
-    return sorted(grid)
+def sweep_alphas(s: dict) -> list[float]:
+    """The alpha grid of a sweep's settings (``alpha_min``, ``alpha_max``, ``alpha_num``)."""
+    return alpha_grid(s["n"], s["alpha_min"], s["alpha_max"], s["alpha_num"])
 
 
-def _alpha_cells(s: dict) -> list[dict]:
-    return [{"alpha": float(short_number(a)) if a != math.sqrt(s["n"]) else a} for a in _alphas(s)]
+def alpha_cells(s: dict) -> list[dict]:
+    """One job per alpha of the grid."""
+    return [{"alpha": float(short_number(a)) if a != math.sqrt(s["n"]) else a} for a in sweep_alphas(s)]
 
 
-def _dop_trials(ctx: Context, s: dict, alpha: float, trials, rank=None, p=None, method="dop"):
-    X, S, seeds, init_rngs = planted_batch(ctx, s, trials, rank, p)
+def _dop_trials(ctx: Context, s: dict, alpha: float, trials):
+    X, S, seeds, init_rngs = planted_batch(ctx, s, trials, rank=s["rank"], p=s["p"])
     U0, g0, h0 = dop_init(init_rngs, s["n"], s["init_scale"], X)
     result = dop_descent(
         X + S, U0, g0, h0, alpha, s["lr"], s["steps"], s["record_every"], X, S,
-        desc=ctx.label(f"{method} alpha={alpha:.4g}"),
+        desc=ctx.label(f"dop alpha={alpha:.4g}"),
     )
     return X, S, seeds, result
 
 
-def _run_alpha(ctx: Context, cell: dict):
+def run_alpha(ctx: Context, cell: dict):
     s = ctx.settings
     alpha = float(cell["alpha"])
     trials = range(s["trials"])
@@ -106,7 +98,7 @@ def _run_alpha(ctx: Context, cell: dict):
     params = {"n": s["n"], "rank": s["rank"], "p": s["p"], "alpha": alpha, "lambda": 1.0 / alpha,
               "steps": s["steps"], "lr": s["lr"], "init_scale": s["init_scale"]}
     rows = [
-        {"method": "dop", "cell": f"alpha~{short_number(alpha)}", "trial": t, "seed": seeds[i],
+        {"method": "dop", "cell": cell_id({"alpha": alpha}), "trial": t, "seed": seeds[i],
          **params, "rel_err_X": err_x[i], "rel_err_S": err_s[i],
          "success": bool(err_x[i] < s["success_threshold"]) and not diverged[i],
          "diverged": bool(diverged[i])}
@@ -116,17 +108,22 @@ def _run_alpha(ctx: Context, cell: dict):
     return tidy(rows), curves
 
 
-def _run_curves(ctx: Context, cell: dict):
+def method_cells(s: dict) -> list[dict]:
+    """One job per method."""
+    return [{"method": m} for m in s["methods"]]
+
+
+def run_curves(ctx: Context, cell: dict):
     s = ctx.settings
     method = cell["method"]
     n, rank = s["n"], s["rank"]
     trials = range(s["trials"])
-    alpha = s["alpha"] if s["alpha"] is not None else math.sqrt(n)
     if method == "dop":
+        alpha = learning_rate_ratio(s["alpha"], n)
         X, S, seeds, res = _dop_trials(ctx, s, alpha, trials)
         extra = {"alpha": alpha, "lr": s["lr"], "init_scale": s["init_scale"]}
     else:
-        X, S, seeds, init_rngs = planted_batch(ctx, s, trials)
+        X, S, seeds, init_rngs = planted_batch(ctx, s, trials, rank=rank, p=s["p"])
         k = rank if method == "mf_l1_exact" else n
         U0 = torch.from_numpy(np.stack([r.normal(0.0, s["mf_init_scale"], (n, k)) for r in init_rngs])).to(X)
         res = mf_l1_descent(X + S, U0, s["mf_lr"], s["steps"], s["record_every"], X,
@@ -137,20 +134,13 @@ def _run_curves(ctx: Context, cell: dict):
     best = np.nanmin(curve_x, axis=0)
     diverged = res.diverged.cpu().numpy()
     rows = [
-        {"method": method, "cell": f"method~{method}", "trial": t, "seed": seeds[i],
+        {"method": method, "cell": cell_id({"method": method}), "trial": t, "seed": seeds[i],
          "n": n, "rank": rank, "p": s["p"], "steps": s["steps"], **extra,
          "rel_err_X": err_x[i], "rel_err_X_best": best[i], "diverged": bool(diverged[i])}
         for i, t in enumerate(trials)
     ]
     curves = curves_frame(res, {"method": method}, trials)
     return tidy(rows), curves
-
-
-register_kind("rpca_alpha", Kind(cells=_alpha_cells, run=_run_alpha, default_plot="alpha_sweep"))
-register_kind(
-    "rpca_curves",
-    Kind(cells=lambda s: [{"method": m} for m in s["methods"]], run=_run_curves, default_plot="rpca_curves"),
-)
 
 
 # ---------------------------------------------------------------------------------------
@@ -215,7 +205,7 @@ def _draw_curves(tables):
 def _caption_curves(settings):
     (sweep, s), = settings.items()
     trials = s["trials"]
-    alpha = s["alpha"] if s["alpha"] is not None else math.sqrt(s["n"])
+    alpha = learning_rate_ratio(s["alpha"], s["n"])
     return (
         f"Learning curves of robust PCA (sweep {sweep}; You et al. 2020, Fig. 1a): relative "
         f"error of X against iteration for MF-l1 with the exact rank {s['rank']} and with "
@@ -224,10 +214,6 @@ def _caption_curves(settings):
         f"(tau = {s['lr']:g}). n = {s['n']}, p = {s['p']}; geometric mean and one-sigma band "
         f"over {trials} trials."
     )
-
-
-register_plot("alpha_sweep", Plot(draw=_draw_alpha_sweep, caption=_caption_alpha_sweep))
-register_plot("rpca_curves", Plot(draw=_draw_curves, caption=_caption_curves))
 
 
 # ---------------------------------------------------------------------------------------
@@ -271,19 +257,37 @@ def _final_below(method):
     return check
 
 
-register_claims(
-    "rpca_alpha",
-    Claim("best_alpha", "DOP's best learning-rate ratio is alpha = sqrt(n) (within a factor 1.5; n = {n})",
-          "fig2a_alpha_sweep", "best alpha = sqrt(n)", ("quick", "paper"), _best_alpha),
-    Claim("recovers_at_sqrt_n", "At alpha = sqrt(n), DOP recovers X (mean relative error < 0.1; "
-          "r = {rank}, p = {p})", "fig2a_alpha_sweep", "error near 0 at sqrt(n)", ("quick", "paper"), _error_at_root),
-)
-register_claims(
-    "rpca_curves",
-    Claim("mf_over_overfits", "Over-parameterized MF-l1 overfits the corruptions (final error >= 5x its minimum)",
-          "fig1a_rpca_curves", "error falls, then rises", ("quick", "paper"), _mf_over_overfits),
-    Claim("mf_exact_recovers", "MF-l1 with the exact rank recovers X (final relative error < 0.1)",
-          "fig1a_rpca_curves", "recovers", ("quick", "paper"), _final_below("mf_l1_exact")),
-    Claim("dop_no_early_stop", "DOP recovers X without early stopping (final relative error < 0.1)",
-          "fig1a_rpca_curves", "recovers, no overfitting", ("quick", "paper"), _final_below("dop")),
+FAMILY = Family(
+    kinds={
+        "rpca_alpha": Kind(
+            cells=alpha_cells, run=run_alpha, plots=("alpha_sweep",),
+            # A paper-size job: about 35 s and 350 MB on one (busy) CPU core.
+            resources=fixed_resources(mem_mb=1000, runtime=15),
+        ),
+        "rpca_curves": Kind(
+            cells=method_cells, run=run_curves, plots=("rpca_curves",),
+            resources=fixed_resources(mem_mb=1000, runtime=15),
+        ),
+    },
+    plots={
+        "alpha_sweep": Plot(draw=_draw_alpha_sweep, caption=_caption_alpha_sweep, kinds=("rpca_alpha",)),
+        "rpca_curves": Plot(draw=_draw_curves, caption=_caption_curves, kinds=("rpca_curves",)),
+    },
+    claims={
+        "rpca_alpha": [
+            Claim("best_alpha", "DOP's best learning-rate ratio is alpha = sqrt(n) (within a factor 1.5; n = {n})",
+                  "alpha_sweep", "best alpha = sqrt(n)", ("quick", "paper"), _best_alpha),
+            Claim("recovers_at_sqrt_n", "At alpha = sqrt(n), DOP recovers X (mean relative error < 0.1; "
+                  "r = {rank}, p = {p})", "alpha_sweep", "error near 0 at sqrt(n)", ("quick", "paper"),
+                  _error_at_root),
+        ],
+        "rpca_curves": [
+            Claim("mf_over_overfits", "Over-parameterized MF-l1 overfits the corruptions (final error >= 5x its "
+                  "minimum)", "rpca_curves", "error falls, then rises", ("quick", "paper"), _mf_over_overfits),
+            Claim("mf_exact_recovers", "MF-l1 with the exact rank recovers X (final relative error < 0.1)",
+                  "rpca_curves", "recovers", ("quick", "paper"), _final_below("mf_l1_exact")),
+            Claim("dop_no_early_stop", "DOP recovers X without early stopping (final relative error < 0.1)",
+                  "rpca_curves", "recovers, no overfitting", ("quick", "paper"), _final_below("dop")),
+        ],
+    },
 )

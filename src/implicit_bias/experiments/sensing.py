@@ -9,13 +9,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..config import short_number
+from ..grids import cell_id, short_number
 from ..plotting import METHOD_COLORS, METHOD_LABELS, figure, mean_band
 from ..records import tidy
-from ..scorecard import Claim, register_claims
+from ..scorecard import Claim
 from ..seeding import numpy_rng, trial_rngs
 from ..sensing import random_factor, restarted_descent, sensing_descent, sensing_problem
-from . import Context, Kind, Plot, register_kind, register_plot
+from . import Context, Family, Kind, Plot, fixed_resources
 
 #: One colour per initialization rank in the init-norm figure (low rank warm, high rank cold).
 RANK_COLORS = ["#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e"]
@@ -23,12 +23,12 @@ RANK_COLORS = ["#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e"]
 
 def measurements(s: dict) -> int:
     """The number of measurements: the paper's ``4 * rank * n`` unless ``m`` is set."""
-    return 4 * s["rank"] * s["n"] if s.get("m") is None else int(s["m"])
+    return 4 * s["rank"] * s["n"] if s["m"] is None else int(s["m"])
 
 
 def problem_cell(s: dict) -> str:
     """The name of the problem's parameters; runs of one sweep with this name share data."""
-    return f"n~{s['n']}_rank~{s['rank']}_m~{measurements(s)}"
+    return cell_id({"n": s["n"], "rank": s["rank"], "m": measurements(s)})
 
 
 def sensing_batch(ctx: Context, s: dict, trials):
@@ -80,7 +80,8 @@ def _final(values: torch.Tensor) -> np.ndarray:
 # ---------------------------------------------------------------------------------------
 
 
-def _init_cells(s: dict) -> list[dict]:
+def init_cells(s: dict) -> list[dict]:
+    """One job per (initialization norm, step): the norms at the sweep's step, and the extra runs."""
     cells = [{"init_norm": float(v), "lr": float(s["lr"])} for v in s["init_norms"]]
     cells += [{"init_norm": float(e["init_norm"]), "lr": float(e["lr"])} for e in s["extra_runs"]]
     return cells
@@ -93,7 +94,7 @@ def _cell_steps(s: dict, init_norm: float, lr: float) -> int:
     return int(s["steps"])
 
 
-def _run_init(ctx: Context, cell: dict):
+def run_init(ctx: Context, cell: dict):
     s = ctx.settings
     norm, lr = float(cell["init_norm"]), float(cell["lr"])
     steps = _cell_steps(s, norm, lr)
@@ -121,7 +122,7 @@ def _run_init(ctx: Context, cell: dict):
     rows, frames = [], []
     for i, (r, t, seed, dseed) in enumerate(runs):
         rows.append({
-            "method": "gd", "cell": f"init_norm~{short_number(norm)}_lr~{short_number(lr)}",
+            "method": "gd", "cell": cell_id({"init_norm": norm, "lr": lr}),
             "trial": t, "seed": seed, "data_seed": dseed, "n": s["n"], "rank": s["rank"],
             "m": measurements(s), "init_norm": norm, "init_rank": r, "lr": lr, "steps": steps,
             "steps_run": res.steps_run, "train_error": train[i], "test_error": test[i],
@@ -135,17 +136,17 @@ def _run_init(ctx: Context, cell: dict):
     return tidy(rows), pd.concat(frames, ignore_index=True)
 
 
-register_kind(
-    "sensing_init", Kind(cells=_init_cells, run=_run_init, default_plot="sensing_init_norm")
-)
-
-
 # ---------------------------------------------------------------------------------------
 # sensing_restart: Fig. 5
 # ---------------------------------------------------------------------------------------
 
 
-def _run_restart(ctx: Context, cell: dict):
+def method_cells(s: dict) -> list[dict]:
+    """One job per method."""
+    return [{"method": m} for m in s["methods"]]
+
+
+def run_restart(ctx: Context, cell: dict):
     s = ctx.settings
     method = cell["method"]
     trials = list(range(s["trials"]))
@@ -185,7 +186,7 @@ def _run_restart(ctx: Context, cell: dict):
         last_rank = events[-1][1] if events else s["init_rank"]
         last_norm = events[-1][2] if events else s["init_norm"]
         rows.append({
-            "method": method, "cell": f"method~{method}", "trial": t, "seed": seeds[i],
+            "method": method, "cell": cell_id({"method": method}), "trial": t, "seed": seeds[i],
             "data_seed": data_seeds[i], **params, "steps_run": res.steps_run,
             "train_error": train[i], "test_error": test[i], "test_error_at_zero": at_zero[i],
             "test_error_min": float(np.nanmin(te_all[:, i])) if np.isfinite(te_all[:, i]).any()
@@ -208,13 +209,6 @@ def _run_restart(ctx: Context, cell: dict):
             "restart": np.isin(marks, starts), "init_rank": seg_rank, "init_norm": seg_norm,
         }))
     return tidy(rows), pd.concat(frames, ignore_index=True)
-
-
-register_kind(
-    "sensing_restart",
-    Kind(cells=lambda s: [{"method": m} for m in s["methods"]], run=_run_restart,
-         default_plot="sensing_restarts"),
-)
 
 
 # ---------------------------------------------------------------------------------------
@@ -383,10 +377,6 @@ def _caption_restarts(settings):
     )
 
 
-register_plot("sensing_init_norm", Plot(draw=_draw_init_norm, caption=_caption_init_norm))
-register_plot("sensing_restarts", Plot(draw=_draw_restarts, caption=_caption_restarts))
-
-
 # ---------------------------------------------------------------------------------------
 # Scorecard claims
 # ---------------------------------------------------------------------------------------
@@ -447,22 +437,38 @@ def _restart_recovers(s, tables):
             bool(final < 0.1 * zero))
 
 
-register_claims(
-    "sensing_init",
-    Claim("low_rank_lower", "A low-rank initialization ends at a lower test error than a full-rank one, "
-          "at every initialization norm", "sensing_fig1_init_norm", "always lower (Figs. 1-3)",
-          ("quick", "paper"), _low_rank_always_lower),
-    Claim("norm_one", "At ||U0||_F = 1 the rank-2 start recovers X (test error < 1e-6) and the full-rank "
-          "start does not (> 1e-4)", "sensing_fig1_init_norm", "Fig. 2", ("quick", "paper"), _at_norm_one),
-    Claim("large_norm", "At the largest initialization norm neither start recovers X (test error > 1e-4); "
-          "the paper's step diverges there", "sensing_fig1_init_norm", "Fig. 3: no recovery",
-          ("quick", "paper"), _large_norm),
-)
-register_claims(
-    "sensing_restart",
-    Claim("beats_gd", "Restarted gradient descent (Algorithm 1) reaches a much lower test error than plain "
-          "gradient descent from the same start (<= 1/10)", "sensing_fig5_restarts",
-          "considerably outperforms GD (Fig. 5)", ("quick", "paper"), _restart_beats_gd),
-    Claim("recovers", "(our check) Restarted gradient descent recovers X: final test error below a tenth "
-          "of that of U = 0", "sensing_fig5_restarts", "not stated", ("quick", "paper"), _restart_recovers),
+FAMILY = Family(
+    kinds={
+        "sensing_init": Kind(
+            cells=init_cells, run=run_init, plots=("sensing_init_norm",),
+            resources=fixed_resources(mem_mb=1000, runtime=30),
+        ),
+        "sensing_restart": Kind(
+            cells=method_cells, run=run_restart, plots=("sensing_restarts",),
+            resources=fixed_resources(mem_mb=1000, runtime=30),
+        ),
+    },
+    plots={
+        "sensing_init_norm": Plot(draw=_draw_init_norm, caption=_caption_init_norm, kinds=("sensing_init",)),
+        "sensing_restarts": Plot(draw=_draw_restarts, caption=_caption_restarts, kinds=("sensing_restart",)),
+    },
+    claims={
+        "sensing_init": [
+            Claim("low_rank_lower", "A low-rank initialization ends at a lower test error than a full-rank one, "
+                  "at every initialization norm", "sensing_init_norm", "always lower (Figs. 1-3)",
+                  ("quick", "paper"), _low_rank_always_lower),
+            Claim("norm_one", "At ||U0||_F = 1 the rank-2 start recovers X (test error < 1e-6) and the full-rank "
+                  "start does not (> 1e-4)", "sensing_init_norm", "Fig. 2", ("quick", "paper"), _at_norm_one),
+            Claim("large_norm", "At the largest initialization norm neither start recovers X (test error > 1e-4); "
+                  "the paper's step diverges there", "sensing_init_norm", "Fig. 3: no recovery",
+                  ("quick", "paper"), _large_norm),
+        ],
+        "sensing_restart": [
+            Claim("beats_gd", "Restarted gradient descent (Algorithm 1) reaches a much lower test error than plain "
+                  "gradient descent from the same start (<= 1/10)", "sensing_restarts",
+                  "considerably outperforms GD (Fig. 5)", ("quick", "paper"), _restart_beats_gd),
+            Claim("recovers", "(our check) Restarted gradient descent recovers X: final test error below a tenth "
+                  "of that of U = 0", "sensing_restarts", "not stated", ("quick", "paper"), _restart_recovers),
+        ],
+    },
 )

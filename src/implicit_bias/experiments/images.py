@@ -12,27 +12,17 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from ..config import short_number
-from ..images import (
-    METHODS,
-    RecoveryConfig,
-    load_image,
-    psnr,
-    recover_image,
-    salt_and_pepper,
-    save_png,
-)
-from ..plotting import METHOD_COLORS, METHOD_LABELS, STYLE, figure
+from ..grids import cell_id
+from ..image_data import check_images, load_image, psnr, salt_and_pepper, save_png
+from ..image_recovery import METHODS, RecoveryConfig, recover_image
+from ..plotting import METHOD_COLORS, METHOD_LABELS, figure
 from ..records import tidy
-from ..scorecard import Claim, register_claims
+from ..scorecard import Claim
 from ..seeding import trial_rngs
-from . import Context, Kind, Plot, register_kind, register_plot
-
-IMAGE_KINDS = ("image_width", "image_gallery", "image_noise")
+from . import Context, Family, Kind, Plot
 
 #: Files every image job leaves in its cell folder; figures may read them.
 CELL_FILES = ("clean.png", "input.png", "final.png", "best.png")
@@ -58,7 +48,7 @@ def image_cells(s: dict) -> list[dict]:
     ]
 
 
-def job_resources(s: dict) -> dict:
+def image_resources(s: dict) -> dict:
     """Scheduling hints of one job of sweep settings ``s``.
 
     A job on full-size images (``image_size`` null, the paper) or on images of 256 pixels
@@ -77,45 +67,24 @@ def job_resources(s: dict) -> dict:
         per_step = 0.015 + 2.5e-9 * side * side * width**1.5
         mem_mb = 1500
     minutes = math.ceil(2.0 * s["steps"] * per_step / 60.0) + 2
-    return {"gpu": gpu, "mem_mb": mem_mb, "runtime": minutes}
+    return {"threads": 1, "gpu": gpu, "mem_mb": mem_mb, "runtime": minutes}
 
 
-def with_image_dir(job: dict, image_dir: str, root: str | Path) -> dict:
-    """A job's parameters with the configured image folder in its settings.
-
-    :param job: the parameters the workflow hands a job (``settings`` among them).
-    :param image_dir: the configuration's ``image_dir``; a relative path is taken from ``root``.
-    :param root: the repository root.
-    """
-    folder = Path(image_dir)
-    folder = folder if folder.is_absolute() else Path(root) / folder
-    return dict(job, settings=dict(job["settings"], image_dir=str(folder)))
+def image_preflight(s: dict) -> list[tuple[str, str]]:
+    """The sweep's images exist in their source, decode, and (in a folder) match their checksums."""
+    return [("images", text) for text in check_images(s["images"], s["image_source"], s["image_dir"])]
 
 
-def problem_cell(image: str, p: float) -> str:
-    """Runs on one (image, p) share the corruption and the network's initialization."""
-    return f"image~{image}_p~{short_number(p)}"
-
-
-def recovery_config(s: dict, method: str, width: int) -> RecoveryConfig:
-    return RecoveryConfig(
-        method=method, width=width, steps=s["steps"], lr=s["lr"], alpha=s["alpha"],
-        init_scale=s["init_scale"], input_channels=s["input_channels"], input_scale=s["input_scale"],
-        input_noise_std=s["input_noise_std"], scales=s["scales"], skip_channels=s["skip_channels"],
-        record_every=s["record_every"], checkpoint_every=s["checkpoint_every"], amp=s["amp"],
-        channels_last=s["channels_last"],
-    )
-
-
-def _run_image(ctx: Context, cell: dict):
+def run_image(ctx: Context, cell: dict):
     s = ctx.settings
     image, p, method, width = cell["image"], float(cell["p"]), cell["method"], int(cell["width"])
-    clean = load_image(image, s["image_source"], s.get("image_dir"), s["image_size"], multiple=2 ** s["scales"])
-    seed = ctx.trial_seed(problem_cell(image, p), 0)
+    clean = load_image(image, s["image_source"], s["image_dir"], s["image_size"], multiple=2 ** s["scales"])
+    # Runs on one (image, p) share the corruption and the network's initialization.
+    seed = ctx.trial_seed(cell_id({"image": image, "p": p}), 0)
     corruption_rng, init_rng = trial_rngs(seed, 2)
     noisy = salt_and_pepper(clean, p, corruption_rng)
     run_seed = int(init_rng.integers(2**62))
-    cfg = recovery_config(s, method, width)
+    cfg = RecoveryConfig.from_settings(s, method=method, width=width)
     res = recover_image(
         noisy, clean, cfg, run_seed, ctx.device, checkpoint=ctx.outdir / "checkpoint.pt",
         desc=ctx.label(f"{image} p={p:g} {method} width={width}"),
@@ -144,11 +113,6 @@ def _run_image(ctx: Context, cell: dict):
     return tidy([row]), curves
 
 
-for _kind, _plot in (("image_width", "image_width_curves"), ("image_gallery", "image_gallery"),
-                     ("image_noise", "image_gallery")):
-    register_kind(_kind, Kind(cells=image_cells, run=_run_image, default_plot=_plot, files=CELL_FILES))
-
-
 # ---------------------------------------------------------------------------------------
 # Figures
 # ---------------------------------------------------------------------------------------
@@ -161,11 +125,6 @@ def _run_label(method: str, width: int) -> str:
 
 
 def _draw_width_curves(tables):
-    with plt.rc_context(STYLE):
-        return __draw_width_curves(tables)
-
-
-def __draw_width_curves(tables):
     (sweep, tab), = tables.items()
     s, curves = tab["settings"], tab["curves"]
     keys = list(dict.fromkeys(zip(curves["image"], curves["p"], strict=True))) if not curves.empty else []
@@ -222,11 +181,6 @@ def _read_image(path: Path) -> np.ndarray | None:
 
 
 def _draw_gallery(tables):
-    with plt.rc_context(STYLE):
-        return __draw_gallery(tables)
-
-
-def __draw_gallery(tables):
     rows = []  # (sweep table, image, p)
     for tab in tables.values():
         summary = tab["summary"]
@@ -286,11 +240,6 @@ def _caption_gallery(settings):
 
 
 def _draw_curves(tables):
-    with plt.rc_context(STYLE):
-        return __draw_curves(tables)
-
-
-def __draw_curves(tables):
     # One row per sweep (the gallery's images, the corruption levels), one panel per (image, p).
     rows = []
     for sweep, tab in tables.items():
@@ -331,11 +280,6 @@ def _caption_curves(settings):
     return (f"PSNR against iteration for the runs of the gallery and the corruption levels "
             f"(sweeps {', '.join(settings)}; You et al. 2020, Fig. 4 of the NeurIPS version): DIP-l1 "
             f"peaks and then fits the corruption, DOP climbs and stays. {_settings_text(s)}")
-
-
-register_plot("image_width_curves", Plot(draw=_draw_width_curves, caption=_caption_width_curves))
-register_plot("image_gallery", Plot(draw=_draw_gallery, caption=_caption_gallery))
-register_plot("image_curves", Plot(draw=_draw_curves, caption=_caption_curves))
 
 
 # ---------------------------------------------------------------------------------------
@@ -409,37 +353,7 @@ def _paper_table(s, tables):
     return "ours (paper): " + "; ".join(cells) + f"; largest difference {worst:.2f} dB", worst <= 1.0
 
 
-register_claims(
-    "image_gallery",
-    Claim("dop_ends_above_dip_l1", "At p = 0.5, DOP's last iterate is at least DIP-l1's last iterate on every image",
-          "fig3_image_gallery", "DOP highest PSNR (Fig. 3)", ("quick", "paper"), _dop_vs_dip_l1_last),
-    Claim("dop_no_early_stop", "DOP needs no early stopping: its last iterate is within 0.5 dB of its best, on "
-          "every image", "fig5_image_curves", "no early stopping needed", ("quick", "paper"), _dop_no_early_stop),
-    Claim("dip_l1_needs_early_stop", "DIP-l1 needs early stopping: it ends >= 1 dB below its best on at least half "
-          "the images", "fig5_image_curves", "case-dependent early stopping essential", ("quick", "paper"),
-          _dip_l1_needs_stop),
-    Claim("dop_beats_stopped", "DOP's last iterate beats the best early-stopped DIP and DIP-l1 on every image",
-          "fig3_image_gallery", "DOP highest PSNR despite oracle stopping (Fig. 3)", ("quick", "paper"),
-          _dop_beats_stopped),
-)
-register_claims(
-    "image_width",
-    Claim("width_overfits", "DIP-l1 at the larger width overfits (falls >= 1 dB from its best) while DOP at the "
-          "same width does not (<= 0.5 dB)", "fig1b_dip_width_curves", "Fig. 1b", ("quick", "paper"),
-          _width_overfits),
-)
-register_claims(
-    "image_noise",
-    Claim("paper_psnr_table", "F16 PSNRs at p = 0.1, 0.3, 0.5, 0.7 match the paper's table within 1 dB "
-          "(DIP and DIP-l1 best, DOP last)", "fig4_noise_levels", "table in EXPERIMENTS.md (supplement)",
-          ("paper",), _paper_table),
-    Claim("dop_ends_above_dip_l1", "DOP's last iterate is at least DIP-l1's last iterate at p >= 0.3",
-          "fig4_noise_levels", "DOP ahead at high corruption (Fig. 4)", ("quick", "paper"),
-          lambda s, t: _noise_dop_vs_l1(t)),
-)
-
-
-def _noise_dop_vs_l1(tables):
+def _noise_dop_vs_l1_check(s, tables):
     summary = tables["summary"]
     rows = []
     ok = True
@@ -449,3 +363,55 @@ def _noise_dop_vs_l1(tables):
         ok &= bool(d >= 0)
         rows.append(f"p={p:g}: {d:+.2f} dB")
     return "DOP last - DIP-l1 last: " + "; ".join(rows), ok and bool(rows)
+
+
+FAMILY = Family(
+    kinds={
+        "image_width": Kind(
+            cells=image_cells, run=run_image, plots=("image_width_curves",), resources=image_resources,
+            files=CELL_FILES, preflight=image_preflight,
+        ),
+        "image_gallery": Kind(
+            cells=image_cells, run=run_image, plots=("image_gallery", "image_curves"), resources=image_resources,
+            files=CELL_FILES, preflight=image_preflight,
+        ),
+        "image_noise": Kind(
+            cells=image_cells, run=run_image, plots=("image_gallery", "image_curves"), resources=image_resources,
+            files=CELL_FILES, preflight=image_preflight,
+        ),
+    },
+    plots={
+        "image_width_curves": Plot(draw=_draw_width_curves, caption=_caption_width_curves, kinds=("image_width",)),
+        "image_gallery": Plot(draw=_draw_gallery, caption=_caption_gallery, kinds=("image_gallery", "image_noise")),
+        "image_curves": Plot(draw=_draw_curves, caption=_caption_curves, kinds=("image_gallery", "image_noise")),
+    },
+    claims={
+        "image_gallery": [
+            Claim("dop_ends_above_dip_l1", "At p = 0.5, DOP's last iterate is at least DIP-l1's last iterate on "
+                  "every image", "image_gallery", "DOP highest PSNR (Fig. 3)", ("quick", "paper"),
+                  _dop_vs_dip_l1_last),
+            Claim("dop_no_early_stop", "DOP needs no early stopping: its last iterate is within 0.5 dB of its best, "
+                  "on every image", "image_curves", "no early stopping needed", ("quick", "paper"),
+                  _dop_no_early_stop),
+            Claim("dip_l1_needs_early_stop", "DIP-l1 needs early stopping: it ends >= 1 dB below its best on at "
+                  "least half the images", "image_curves", "case-dependent early stopping essential",
+                  ("quick", "paper"), _dip_l1_needs_stop),
+            Claim("dop_beats_stopped", "DOP's last iterate beats the best early-stopped DIP and DIP-l1 on every "
+                  "image", "image_gallery", "DOP highest PSNR despite oracle stopping (Fig. 3)", ("quick", "paper"),
+                  _dop_beats_stopped),
+        ],
+        "image_width": [
+            Claim("width_overfits", "DIP-l1 at the larger width overfits (falls >= 1 dB from its best) while DOP at "
+                  "the same width does not (<= 0.5 dB)", "image_width_curves", "Fig. 1b", ("quick", "paper"),
+                  _width_overfits),
+        ],
+        "image_noise": [
+            Claim("paper_psnr_table", "F16 PSNRs at p = 0.1, 0.3, 0.5, 0.7 match the paper's table within 1 dB "
+                  "(DIP and DIP-l1 best, DOP last)", "image_gallery", "the paper's supplement, Fig. 5 text",
+                  ("paper",), _paper_table),
+            Claim("dop_ends_above_dip_l1", "DOP's last iterate is at least DIP-l1's last iterate at p >= 0.3",
+                  "image_gallery", "DOP ahead at high corruption (Fig. 4)", ("quick", "paper"),
+                  _noise_dop_vs_l1_check),
+        ],
+    },
+)

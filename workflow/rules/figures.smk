@@ -1,21 +1,4 @@
-# Rules every experiment family shares: a sweep's jobs stacked into its tables, and figures
-# drawn from those tables alone (restyling a figure never reruns an experiment).
-
-
-rule aggregate:
-    input:
-        summary=lambda w: cell_outputs(w.sweep, "summary"),
-        curves=lambda w: cell_outputs(w.sweep, "curves"),
-    output:
-        summary="results/{sweep}/summary.csv",
-        curves="results/{sweep}/curves.csv",
-    log:
-        "logs/{sweep}/aggregate.log",
-    localrule: True
-    conda:
-        "../../environment.yml"
-    script:
-        "../scripts/aggregate.py"
+# Figures, drawn from the tables alone: restyling a figure never reruns an experiment.
 
 
 rule figure:
@@ -37,6 +20,7 @@ rule figure:
     params:
         spec=figure_params,
         caption=figure_caption,
+        stamp=figure_stamp,
     log:
         "logs/figures/{figure}.log",
     localrule: True

@@ -1,0 +1,170 @@
+"""Fingerprints of the code a job runs, so that results are redone when that code changes.
+
+A compute job runs a kind's ``cells`` and ``run`` functions and whatever they call. The
+fingerprint covers exactly that part of this package: starting from those functions, it
+follows every name they use to its definition, within a module and across the package's
+imports, and hashes the definitions it reaches (as syntax trees: comments, docstrings and
+formatting do not count; code does). A change to a figure or a claim, or to an engine a
+kind does not use, leaves the kind's fingerprint as it was. Code outside the package
+(torch, NumPy) is not covered.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import hashlib
+import importlib.util
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+PACKAGE = "implicit_bias"
+#: Definitions every job runs through, whatever its kind (the job wrapper and its context).
+ALWAYS = (f"{PACKAGE}.experiments:run_cell", f"{PACKAGE}.experiments:Context")
+
+
+@dataclass
+class _Module:
+    """One module's top-level definitions, imports and other statements."""
+
+    name: str
+    defs: dict[str, list[ast.AST]] = field(default_factory=dict)
+    imports: dict[str, tuple[str, str | None]] = field(default_factory=dict)  # alias -> (module, attribute)
+    other: list[ast.AST] = field(default_factory=list)
+
+
+def _is_module(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _strip_docstrings(tree: ast.AST) -> ast.AST:
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (
+            isinstance(node, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+            and body
+            and isinstance(body[0], ast.Expr)
+            and isinstance(body[0].value, ast.Constant)
+            and isinstance(body[0].value.value, str)
+        ):
+            node.body = body[1:] or [ast.Pass()]
+    return tree
+
+
+@functools.cache
+def _parse(module: str) -> _Module:
+    spec = importlib.util.find_spec(module)
+    if spec is None or spec.origin is None:
+        raise ImportError(f"cannot find the source of {module}")
+    with open(spec.origin) as fh:
+        tree = _strip_docstrings(ast.parse(fh.read()))
+    package = module if spec.submodule_search_locations else module.rpartition(".")[0]
+    info = _Module(module)
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            info.defs.setdefault(node.name, []).append(node)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in targets:
+                for name in ast.walk(target):
+                    if isinstance(name, ast.Name):
+                        info.defs.setdefault(name.id, []).append(node)
+        elif isinstance(node, ast.ImportFrom):
+            if node.module == "__future__":
+                continue
+            base = importlib.util.resolve_name("." * node.level + (node.module or ""), package)
+            for alias in node.names:
+                sub = f"{base}.{alias.name}"
+                target = (sub, None) if _is_module(sub) else (base, alias.name)
+                info.imports[alias.asname or alias.name] = target
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.asname:
+                    info.imports[alias.asname] = (alias.name, None)
+                else:
+                    top = alias.name.split(".")[0]
+                    info.imports[top] = (top, None)
+        else:
+            info.other.append(node)
+    return info
+
+
+def _annotations(node: ast.AST) -> set[int]:
+    """The nodes inside type annotations (they name types, they run nothing)."""
+    roots = []
+    for sub in ast.walk(node):
+        if isinstance(sub, (ast.FunctionDef, ast.AsyncFunctionDef)) and sub.returns is not None:
+            roots.append(sub.returns)
+        elif isinstance(sub, ast.arg) and sub.annotation is not None:
+            roots.append(sub.annotation)
+        elif isinstance(sub, ast.AnnAssign):
+            roots.append(sub.annotation)
+    return {id(n) for root in roots for n in ast.walk(root)}
+
+
+def _used(node: ast.AST, info: _Module) -> Iterable[tuple[str, str | None]]:
+    """The (module, name) pairs a definition refers to; name None means a whole module."""
+    skip = _annotations(node)
+    for sub in ast.walk(node):
+        if id(sub) in skip:
+            continue
+        if isinstance(sub, ast.Attribute) and isinstance(sub.value, ast.Name):
+            target = info.imports.get(sub.value.id)
+            if target is not None and target[1] is None:
+                yield target[0], sub.attr
+                continue
+        if isinstance(sub, ast.Name):
+            if sub.id in info.defs:
+                yield info.name, sub.id
+            elif sub.id in info.imports:
+                yield info.imports[sub.id]
+
+
+def _reach(roots: Iterable[tuple[str, str | None]]) -> list[str]:
+    """Dumps of every package definition reachable from ``roots``, sorted."""
+    seen: set[tuple[str, str | None]] = set()
+    parts: set[str] = set()
+    stack = list(roots)
+    while stack:
+        module, name = stack.pop()
+        if (module, name) in seen or not (module == PACKAGE or module.startswith(PACKAGE + ".")):
+            continue
+        seen.add((module, name))
+        info = _parse(module)
+        if name is not None and name not in info.defs and _is_module(f"{module}.{name}"):
+            stack.append((f"{module}.{name}", None))
+            continue
+        if name is not None and name not in info.defs and name in info.imports:
+            stack.append(info.imports[name])
+            continue
+        nodes = [n for defs in info.defs.values() for n in defs] if name is None else info.defs.get(name, [])
+        for node in nodes + info.other:
+            parts.add(f"{module}\n{ast.dump(node)}")
+            stack.extend(_used(node, info))
+    return sorted(parts)
+
+
+def code_fingerprint(roots: Iterable[str]) -> str:
+    """A short hash of the package code reachable from ``roots`` (``"module:name"`` strings)."""
+    pairs = [(r.partition(":")[0], r.partition(":")[2] or None) for r in roots]
+    digest = hashlib.sha256("\n\n".join(_reach(pairs)).encode()).hexdigest()
+    return digest[:12]
+
+
+def function_roots(*functions: Callable) -> list[str]:
+    """``"module:name"`` of top-level functions."""
+    out = []
+    for fn in functions:
+        if "<" in fn.__qualname__ or "." in fn.__qualname__:
+            raise ValueError(f"{fn.__qualname__} is not a top-level function of {fn.__module__}")
+        out.append(f"{fn.__module__}:{fn.__qualname__}")
+    return out
+
+
+def kind_fingerprint(kind) -> str:
+    """The fingerprint of the code a job of ``kind`` runs (its ``cells`` and ``run``, and the
+    job wrapper), see the module docstring."""
+    return code_fingerprint([*function_roots(kind.cells, kind.run), *ALWAYS])

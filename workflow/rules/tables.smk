@@ -1,0 +1,17 @@
+# A sweep's jobs stacked into its tables.
+
+
+rule aggregate:
+    input:
+        summary=lambda w: cell_outputs(w.sweep, "summary"),
+        curves=lambda w: cell_outputs(w.sweep, "curves"),
+    output:
+        summary="results/{sweep}/summary.csv",
+        curves="results/{sweep}/curves.csv",
+    log:
+        "logs/{sweep}/aggregate.log",
+    localrule: True
+    conda:
+        "../../environment.yml"
+    script:
+        "../scripts/aggregate.py"
