@@ -48,16 +48,26 @@ def timed_run(noisy, clean, cfg: RecoveryConfig, seed: int, device: torch.device
     else:
         rate = res.steps_per_s
     cuda = device.type == "cuda"
-    return {"amp": cfg.amp if cuda else "float32", "channels_last": cfg.channels_last and cuda,
-            "cudnn_benchmark": cfg.cudnn_benchmark and cuda, "steps_per_s": rate,
-            "psnr_at_end": res.psnr_last, "step": res.iterations[-1], "psnr_best": res.best_psnr}
+    return {
+        "amp": cfg.amp if cuda else "float32",
+        "channels_last": cfg.channels_last and cuda,
+        "cudnn_benchmark": cfg.cudnn_benchmark and cuda,
+        "steps_per_s": rate,
+        "psnr_at_end": res.psnr_last,
+        "step": res.iterations[-1],
+        "psnr_best": res.best_psnr,
+    }
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--image", default="F16", help="paper image name (from image_dir) or skimage.data name")
-    parser.add_argument("--source", choices=["folder", "skimage"], default=None,
-                        help="default: folder if the image is in image_dir, else skimage's astronaut")
+    parser.add_argument(
+        "--source",
+        choices=["folder", "skimage"],
+        default=None,
+        help="default: folder if the image is in image_dir, else skimage's astronaut",
+    )
     parser.add_argument("--image-dir", default=None, help="default: config.yaml's image_dir")
     parser.add_argument("--size", type=int, default=512, help="image side (centre square resized); paper 512")
     parser.add_argument("--width", type=int, default=128)
@@ -84,8 +94,7 @@ def main(argv=None) -> None:
     warmup = args.warmup if args.warmup is not None else max(1, args.steps // 10)
     record_every = max(1, args.steps // 20)
     # The paper's settings (the schema's defaults), at this width and length.
-    base = dict(method=args.method, width=args.width, steps=args.steps, record_every=record_every,
-                checkpoint_every=0)
+    base = dict(method=args.method, width=args.width, steps=args.steps, record_every=record_every, checkpoint_every=0)
     paper = kind_defaults("image_gallery")
     fast = RecoveryConfig.from_settings(paper, **base, amp="bfloat16", channels_last=True, cudnn_benchmark=True)
     plain = RecoveryConfig.from_settings(paper, **base, amp="float32", channels_last=False, cudnn_benchmark=False)
@@ -95,14 +104,23 @@ def main(argv=None) -> None:
         print(f"{label:5s} {json.dumps(rows[label])}", flush=True)
     result = {
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-        "image": name, "source": source, "shape": list(clean.shape[:2]), "width": args.width,
-        "method": args.method, "p": args.p, "steps": args.steps, "warmup": warmup,
-        "runs": rows, "speedup": rows["fast"]["steps_per_s"] / rows["plain"]["steps_per_s"],
+        "image": name,
+        "source": source,
+        "shape": list(clean.shape[:2]),
+        "width": args.width,
+        "method": args.method,
+        "p": args.p,
+        "steps": args.steps,
+        "warmup": warmup,
+        "runs": rows,
+        "speedup": rows["fast"]["steps_per_s"] / rows["plain"]["steps_per_s"],
         "psnr_difference_db": rows["fast"]["psnr_at_end"] - rows["plain"]["psnr_at_end"],
     }
-    print(f"speed-up of the speed settings over plain float32: {result['speedup']:.2f}x; "
-          f"PSNR at step {rows['fast']['step']}: {rows['fast']['psnr_at_end']:.2f} dB vs "
-          f"{rows['plain']['psnr_at_end']:.2f} dB")
+    print(
+        f"speed-up of the speed settings over plain float32: {result['speedup']:.2f}x; "
+        f"PSNR at step {rows['fast']['step']}: {rows['fast']['psnr_at_end']:.2f} dB vs "
+        f"{rows['plain']['psnr_at_end']:.2f} dB"
+    )
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(result, indent=2))

@@ -31,8 +31,12 @@ from pathlib import Path
 
 ARGS = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 ARGS.add_argument("out", nargs="?", default="benchmarks/out/rpca.json", help="JSON output path")
-ARGS.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)),
-                  help="threads for torch and for NumPy's BLAS (default: every CPU this process may use)")
+ARGS.add_argument(
+    "--threads",
+    type=int,
+    default=len(os.sched_getaffinity(0)),
+    help="threads for torch and for NumPy's BLAS (default: every CPU this process may use)",
+)
 ARGS.add_argument("--device", default="cpu", help="torch device of the batched engines")
 ARGS.add_argument("--dtype", default="both", choices=["float32", "float64", "both"])
 ARGS.add_argument("--n", type=int, default=50)
@@ -42,8 +46,11 @@ ARGS.add_argument("--steps", type=int, default=200, help="DOP steps timed")
 ARGS.add_argument("--apg-iters", type=int, default=40, help="APG iterations timed")
 ARGS.add_argument("--loop-trials", type=int, default=6, help="trials the NumPy loops run")
 ARGS.add_argument("--repeats", type=int, default=5, help="best of this many interleaved timings")
-ARGS.add_argument("--loops-only", action="store_true",
-                  help="time only the NumPy loops and print their rates as JSON (used internally)")
+ARGS.add_argument(
+    "--loops-only",
+    action="store_true",
+    help="time only the NumPy loops and print their rates as JSON (used internally)",
+)
 opts = ARGS.parse_args()
 if opts.threads < 1 or opts.repeats < 1 or opts.steps < 1 or opts.apg_iters < 1:
     ARGS.error("--threads, --repeats, --steps and --apg-iters must be >= 1")
@@ -143,8 +150,7 @@ def loop_work(dtype_name: str) -> dict:
     Ys, U0, g0 = workload(dtype_name)
     steps, iters, lam = opts.steps, opts.apg_iters, 1 / np.sqrt(n)
     return {
-        "dop_loop": (lambda: [numpy_dop(Ys[i], U0[i], g0[i], g0[i].copy(), steps)
-                              for i in range(m)], m * steps),
+        "dop_loop": (lambda: [numpy_dop(Ys[i], U0[i], g0[i], g0[i].copy(), steps) for i in range(m)], m * steps),
         "apg_loop": (lambda: [numpy_apg(Ys[i], iters, lam) for i in range(m)], m * iters),
     }
 
@@ -152,10 +158,29 @@ def loop_work(dtype_name: str) -> dict:
 def single_thread_loops() -> dict:
     """The loops' rates with one BLAS thread, timed in a child process (BLAS reads its
     thread count at start-up): ``{dtype: {"dop_loop": rate, "apg_loop": rate}}``."""
-    cmd = [sys.executable, __file__, "--loops-only", "--threads", "1", "--dtype", opts.dtype,
-           "--n", str(opts.n), "--rank", str(opts.rank), "--trials", str(opts.trials),
-           "--steps", str(opts.steps), "--apg-iters", str(opts.apg_iters),
-           "--loop-trials", str(opts.loop_trials), "--repeats", str(opts.repeats)]
+    cmd = [
+        sys.executable,
+        __file__,
+        "--loops-only",
+        "--threads",
+        "1",
+        "--dtype",
+        opts.dtype,
+        "--n",
+        str(opts.n),
+        "--rank",
+        str(opts.rank),
+        "--trials",
+        str(opts.trials),
+        "--steps",
+        str(opts.steps),
+        "--apg-iters",
+        str(opts.apg_iters),
+        "--loop-trials",
+        str(opts.loop_trials),
+        "--repeats",
+        str(opts.repeats),
+    ]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 
@@ -181,38 +206,49 @@ def measure(dtype_name: str) -> dict:
         def one(c):
             for _ in range(reps):
                 torch.bmm(A[c], A[c], out=C[c])
+
         map_chunks(one, slices, DEVICE)
 
     loops = loop_work(dtype_name)
-    r = best_rates({
-        "dop": (lambda: dop_descent(Y_t, U_t, g_t, g_t.clone(), alpha, lr, steps,
-                                    record_every=steps), B * steps),
-        "dop_loop": loops["dop_loop"],
-        "bmm_whole": (bmm_whole, B * reps),
-        "bmm_chunks": (bmm_chunks, B * reps),
-        # tol = 0: every problem runs exactly `iters` iterations on both sides.
-        "apg": (lambda: apg_rpca(Y_t, lam, tol=0.0, max_iter=iters), B * iters),
-        "apg_svd": (lambda: apg_rpca(Y_t, lam, tol=0.0, max_iter=iters, svt="svd"), B * iters),
-        "apg_loop": loops["apg_loop"],
-    })
+    r = best_rates(
+        {
+            "dop": (
+                lambda: dop_descent(Y_t, U_t, g_t, g_t.clone(), alpha, lr, steps=steps, record_every=steps),
+                B * steps,
+            ),
+            "dop_loop": loops["dop_loop"],
+            "bmm_whole": (bmm_whole, B * reps),
+            "bmm_chunks": (bmm_chunks, B * reps),
+            # tol = 0: every problem runs exactly `iters` iterations on both sides.
+            "apg": (lambda: apg_rpca(Y_t, lam, tol=0.0, max_iter=iters), B * iters),
+            "apg_svd": (lambda: apg_rpca(Y_t, lam, tol=0.0, max_iter=iters, svt="svd"), B * iters),
+            "apg_loop": loops["apg_loop"],
+        }
+    )
     mm_rate = max(r["bmm_whole"], r["bmm_chunks"])  # n x n x n products per second
     roofline = mm_rate / 2  # trial-steps per second if a step cost only its two products
     return {
-        "dop": {"trial_steps_per_s": r["dop"], "numpy_loop_trial_steps_per_s": r["dop_loop"],
-                "speedup_vs_numpy_loop": r["dop"] / r["dop_loop"],
-                "batched_matmuls_per_s": {"whole_batch": r["bmm_whole"], "chunked": r["bmm_chunks"]},
-                "roofline_trial_steps_per_s": roofline,
-                "fraction_of_roofline": r["dop"] / roofline,
-                "numpy_loop_fraction_of_roofline": r["dop_loop"] / roofline,
-                "roofline_over_numpy_loop": roofline / r["dop_loop"],
-                "target_speedup": TARGET_DOP,
-                "meets_target": r["dop"] / r["dop_loop"] >= TARGET_DOP},
-        "apg": {"trial_iterations_per_s": r["apg"], "svd_variant_trial_iterations_per_s": r["apg_svd"],
-                "numpy_loop_trial_iterations_per_s": r["apg_loop"],
-                "speedup_vs_numpy_loop": r["apg"] / r["apg_loop"],
-                "svd_variant_speedup_vs_numpy_loop": r["apg_svd"] / r["apg_loop"],
-                "target_speedup": TARGET_APG,
-                "meets_target": r["apg"] / r["apg_loop"] >= TARGET_APG},
+        "dop": {
+            "trial_steps_per_s": r["dop"],
+            "numpy_loop_trial_steps_per_s": r["dop_loop"],
+            "speedup_vs_numpy_loop": r["dop"] / r["dop_loop"],
+            "batched_matmuls_per_s": {"whole_batch": r["bmm_whole"], "chunked": r["bmm_chunks"]},
+            "roofline_trial_steps_per_s": roofline,
+            "fraction_of_roofline": r["dop"] / roofline,
+            "numpy_loop_fraction_of_roofline": r["dop_loop"] / roofline,
+            "roofline_over_numpy_loop": roofline / r["dop_loop"],
+            "target_speedup": TARGET_DOP,
+            "meets_target": r["dop"] / r["dop_loop"] >= TARGET_DOP,
+        },
+        "apg": {
+            "trial_iterations_per_s": r["apg"],
+            "svd_variant_trial_iterations_per_s": r["apg_svd"],
+            "numpy_loop_trial_iterations_per_s": r["apg_loop"],
+            "speedup_vs_numpy_loop": r["apg"] / r["apg_loop"],
+            "svd_variant_speedup_vs_numpy_loop": r["apg_svd"] / r["apg_loop"],
+            "target_speedup": TARGET_APG,
+            "meets_target": r["apg"] / r["apg_loop"] >= TARGET_APG,
+        },
     }
 
 
@@ -221,34 +257,58 @@ if opts.loops_only:
     print(json.dumps({name: best_rates(loop_work(name)) for name in dtypes}))
     sys.exit(0)
 report = {
-    "machine": {"platform": platform.platform(), "processor": platform.processor(),
-                "cpu_count": os.cpu_count(), "threads": opts.threads, "device": str(DEVICE),
-                "torch": torch.__version__, "numpy": np.__version__},
-    "workload": {"n": n, "rank": opts.rank, "ps": ps, "trials_per_p": opts.trials, "batch": B,
-                 "dop_steps_timed": opts.steps, "apg_iterations_timed": opts.apg_iters,
-                 "numpy_loop_trials": m, "repeats": opts.repeats},
+    "machine": {
+        "platform": platform.platform(),
+        "processor": platform.processor(),
+        "cpu_count": os.cpu_count(),
+        "threads": opts.threads,
+        "device": str(DEVICE),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+    },
+    "workload": {
+        "n": n,
+        "rank": opts.rank,
+        "ps": ps,
+        "trials_per_p": opts.trials,
+        "batch": B,
+        "dop_steps_timed": opts.steps,
+        "apg_iterations_timed": opts.apg_iters,
+        "numpy_loop_trials": m,
+        "repeats": opts.repeats,
+    },
     "results": {},
 }
-print(f"workload: n={n}, rank {opts.rank}, {len(ps)} values of p x {opts.trials} trials = {B} "
-      f"problems; {opts.threads} thread(s), {DEVICE}")
+print(
+    f"workload: n={n}, rank {opts.rank}, {len(ps)} values of p x {opts.trials} trials = {B} "
+    f"problems; {opts.threads} thread(s), {DEVICE}"
+)
 for name in dtypes:
     res = report["results"][name] = measure(name)
     d, a = res["dop"], res["apg"]
     ok = {True: "meets", False: "below"}
     print(f"[{name}] both sides in {name}")
-    print(f"  DOP  batched    {d['trial_steps_per_s']:10.0f} trial-steps/s   "
-          f"{d['speedup_vs_numpy_loop']:.2f}x the NumPy loop "
-          f"({ok[d['meets_target']]} the {TARGET_DOP:g}x target)")
+    print(
+        f"  DOP  batched    {d['trial_steps_per_s']:10.0f} trial-steps/s   "
+        f"{d['speedup_vs_numpy_loop']:.2f}x the NumPy loop "
+        f"({ok[d['meets_target']]} the {TARGET_DOP:g}x target)"
+    )
     print(f"  DOP  NumPy loop {d['numpy_loop_trial_steps_per_s']:10.0f} trial-steps/s")
-    print(f"  DOP  roofline   {d['roofline_trial_steps_per_s']:10.0f} trial-steps/s   "
-          f"(two batched {n}x{n} products per step): DOP reaches {d['fraction_of_roofline']:.0%}, "
-          f"the loop {d['numpy_loop_fraction_of_roofline']:.0%}; no engine bound by these "
-          f"products beats the loop by more than {d['roofline_over_numpy_loop']:.2f}x")
-    print(f"  APG  batched    {a['trial_iterations_per_s']:10.0f} trial-iterations/s   "
-          f"{a['speedup_vs_numpy_loop']:.2f}x the NumPy loop "
-          f"({ok[a['meets_target']]} the {TARGET_APG:g}x target)")
-    print(f"  APG  batched, full SVD {a['svd_variant_trial_iterations_per_s']:5.0f} trial-iterations/s   "
-          f"{a['svd_variant_speedup_vs_numpy_loop']:.2f}x")
+    print(
+        f"  DOP  roofline   {d['roofline_trial_steps_per_s']:10.0f} trial-steps/s   "
+        f"(two batched {n}x{n} products per step): DOP reaches {d['fraction_of_roofline']:.0%}, "
+        f"the loop {d['numpy_loop_fraction_of_roofline']:.0%}; no engine bound by these "
+        f"products beats the loop by more than {d['roofline_over_numpy_loop']:.2f}x"
+    )
+    print(
+        f"  APG  batched    {a['trial_iterations_per_s']:10.0f} trial-iterations/s   "
+        f"{a['speedup_vs_numpy_loop']:.2f}x the NumPy loop "
+        f"({ok[a['meets_target']]} the {TARGET_APG:g}x target)"
+    )
+    print(
+        f"  APG  batched, full SVD {a['svd_variant_trial_iterations_per_s']:5.0f} trial-iterations/s   "
+        f"{a['svd_variant_speedup_vs_numpy_loop']:.2f}x"
+    )
     print(f"  APG  NumPy loop {a['numpy_loop_trial_iterations_per_s']:10.0f} trial-iterations/s")
 if opts.threads > 1 and DEVICE.type == "cpu":
     # A fair baseline runs as fast as it can: OpenBLAS may thread a 50 x 50 product at a
@@ -260,10 +320,11 @@ if opts.threads > 1 and DEVICE.type == "cpu":
             part = report["results"][name][engine]
             rate = single[name][f"{engine}_loop"]
             part["numpy_loop_1_blas_thread_rate"] = rate
-            part["speedup_vs_fastest_numpy_loop"] = (
-                part[f"{unit}_per_s"] / max(rate, part[f"numpy_loop_{unit}_per_s"]))
-            print(f"  [{name}] {engine.upper()} loop {rate:10.0f} {unit.replace('_', '-')}/s; "
-                  f"engine vs the faster loop: {part['speedup_vs_fastest_numpy_loop']:.2f}x")
+            part["speedup_vs_fastest_numpy_loop"] = part[f"{unit}_per_s"] / max(rate, part[f"numpy_loop_{unit}_per_s"])
+            print(
+                f"  [{name}] {engine.upper()} loop {rate:10.0f} {unit.replace('_', '-')}/s; "
+                f"engine vs the faster loop: {part['speedup_vs_fastest_numpy_loop']:.2f}x"
+            )
 if len(dtypes) == 2:
     r64, r32 = report["results"]["float64"], report["results"]["float32"]
     cross = r32["dop"]["trial_steps_per_s"] / r64["dop"]["numpy_loop_trial_steps_per_s"]

@@ -121,8 +121,7 @@ def test_svt_gram_matches_svd_and_prox_definition():
     s_in = torch.linalg.svdvals(G)
     s_out = torch.linalg.svdvals(b)
     torch.testing.assert_close(s_out, (s_in - tau.reshape(3, 1)).clamp_min(0), rtol=0, atol=1e-10)
-    torch.testing.assert_close(soft_threshold(torch.tensor([-3.0, 0.5, 2.0]), 1.0),
-                               torch.tensor([-2.0, 0.0, 1.0]))
+    torch.testing.assert_close(soft_threshold(torch.tensor([-3.0, 0.5, 2.0]), 1.0), torch.tensor([-2.0, 0.0, 1.0]))
 
 
 def test_bad_arguments():

@@ -82,82 +82,193 @@ BAD = [
     ("zero trials", "sweeps: {rpca_alpha: {trials: 0}}", "sweeps.rpca_alpha.trials"),
     ("negative steps", "sweeps: {rpca_alpha: {steps: -5}}", "sweeps.rpca_alpha.steps"),
     ("string step size", "sweeps: {rpca_alpha: {lr: fast}}", "sweeps.rpca_alpha.lr: 'fast' is not of type 'number'"),
-    ("typo in a sweep", "sweeps: {rpca_alpha: {stpes: 10}}", "sweeps.rpca_alpha: unknown key 'stpes' (did you mean 'steps'?)"),
+    (
+        "typo in a sweep",
+        "sweeps: {rpca_alpha: {stpes: 10}}",
+        "sweeps.rpca_alpha: unknown key 'stpes' (did you mean 'steps'?)",
+    ),
     ("unknown method", "sweeps: {rpca_curves: {methods: [sgd]}}", "sweeps.rpca_curves.methods.0"),
-    ("unknown kind", "sweeps: {x: {kind: rpca_alpah}}", "sweeps.x.kind: unknown sweep kind 'rpca_alpah' (did you mean 'rpca_alpha'?)"),
+    (
+        "unknown kind",
+        "sweeps: {x: {kind: rpca_alpah}}",
+        "sweeps.x.kind: unknown sweep kind 'rpca_alpah' (did you mean 'rpca_alpha'?)",
+    ),
     ("no kind", "sweeps: {x: {n: 5}}", "config.sweeps.x: 'kind' is a required property"),
     ("unknown size", "size: huge", "config.size: 'huge' is not one of"),
     ("unknown top-level key", "sed: 1", "config: unknown key 'sed' (did you mean 'seed'?)"),
-    ("figure of no sweep", "figures: {f: {plot: alpha_sweep, sweeps: [missing]}}", "figures.f.sweeps: no sweep named 'missing'"),
-    ("extra run at an unknown norm", "sweeps: {sensing_init: {extra_runs: [{init_norm: 5.0, lr: 1.0e-6}]}}",
-     "sweeps.sensing_init.extra_runs.0.init_norm: 5.0 is not one of init_norms"),
-    ("alpha grid upside down", "sweeps: {rpca_alpha: {alpha_min: 50.0, alpha_max: 2.0}}", "sweeps.rpca_alpha.alpha_min: 50.0 is above"),
+    (
+        "figure of no sweep",
+        "figures: {f: {plot: alpha_sweep, sweeps: [missing]}}",
+        "figures.f.sweeps: no sweep named 'missing'",
+    ),
+    (
+        "extra run at an unknown norm",
+        "sweeps: {sensing_init: {extra_runs: [{init_norm: 5.0, lr: 1.0e-6}]}}",
+        "sweeps.sensing_init.extra_runs.0.init_norm: 5.0 is not one of init_norms",
+    ),
+    (
+        "alpha grid upside down",
+        "sweeps: {rpca_alpha: {alpha_min: 50.0, alpha_max: 2.0}}",
+        "sweeps.rpca_alpha.alpha_min: 50.0 is above",
+    ),
     ("image size vs scales", "sweeps: {image_width: {image_size: 96, scales: 6}}", "sweeps.image_width.image_size: 96"),
-    ("rank floor above start", "sweeps: {sensing_restart: {min_rank: 31, init_rank: 30}}", "sweeps.sensing_restart.min_rank"),
-    ("determined system", "sweeps: {theory_weighted_min_norm: {rows: 10, dim: 10}}", "sweeps.theory_weighted_min_norm.dim"),
-    ("invalid override at another size", "sizes: {smoke: {kinds: {rpca_alpha: {trials: 0}}}}",
-     "at size smoke: sweeps.rpca_alpha.trials"),
+    (
+        "rank floor above start",
+        "sweeps: {sensing_restart: {min_rank: 31, init_rank: 30}}",
+        "sweeps.sensing_restart.min_rank",
+    ),
+    (
+        "determined system",
+        "sweeps: {theory_weighted_min_norm: {rows: 10, dim: 10}}",
+        "sweeps.theory_weighted_min_norm.dim",
+    ),
+    (
+        "invalid override at another size",
+        "sizes: {smoke: {kinds: {rpca_alpha: {trials: 0}}}}",
+        "at size smoke: sweeps.rpca_alpha.trials",
+    ),
     # Silently ignored before.
-    ("typo in a size's sweep name", "sizes: {smoke: {sweeps: {rpca_alfa: {trials: 1}}}}",
-     "sizes.smoke.sweeps.rpca_alfa: there is no sweep 'rpca_alfa' (did you mean 'rpca_alpha'?)"),
-    ("typo in a size's kind key", "sizes: {quick: {kinds: {rpca_alpha: {trails: 2}}}}",
-     "sizes.quick.kinds.rpca_alpha: unknown key 'trails' (did you mean 'trials'?)"),
-    ("typo in a size's kind name", "sizes: {quick: {kinds: {rpca_alfa: {trials: 2}}}}",
-     "sizes.quick.kinds.rpca_alfa: unknown kind 'rpca_alfa'"),
-    ("typo in an unused size", "sizes: {paper: {sweeps: {rpca_alpha: {stpes: 5}}}}",
-     "sweeps.rpca_alpha: unknown key 'stpes' (did you mean 'steps'?)"),
-    ("a size changing a kind's problem", "sizes: {quick: {kinds: {image_gallery: {lr: 3.0}}}}",
-     "sizes.quick.kinds.image_gallery.lr: a size may change a kind's budgets"),
-    ("a size changing a sweep's kind", "sizes: {quick: {sweeps: {rpca_alpha: {kind: rpca_curves}}}}",
-     "sizes.quick.sweeps.rpca_alpha.kind"),
+    (
+        "typo in a size's sweep name",
+        "sizes: {smoke: {sweeps: {rpca_alfa: {trials: 1}}}}",
+        "sizes.smoke.sweeps.rpca_alfa: there is no sweep 'rpca_alfa' (did you mean 'rpca_alpha'?)",
+    ),
+    (
+        "typo in a size's kind key",
+        "sizes: {quick: {kinds: {rpca_alpha: {trails: 2}}}}",
+        "sizes.quick.kinds.rpca_alpha: unknown key 'trails' (did you mean 'trials'?)",
+    ),
+    (
+        "typo in a size's kind name",
+        "sizes: {quick: {kinds: {rpca_alfa: {trials: 2}}}}",
+        "sizes.quick.kinds.rpca_alfa: unknown kind 'rpca_alfa'",
+    ),
+    (
+        "typo in an unused size",
+        "sizes: {paper: {sweeps: {rpca_alpha: {stpes: 5}}}}",
+        "sweeps.rpca_alpha: unknown key 'stpes' (did you mean 'steps'?)",
+    ),
+    (
+        "a size changing a kind's problem",
+        "sizes: {quick: {kinds: {image_gallery: {lr: 3.0}}}}",
+        "sizes.quick.kinds.image_gallery.lr: a size may change a kind's budgets",
+    ),
+    (
+        "a size changing a sweep's kind",
+        "sizes: {quick: {sweeps: {rpca_alpha: {kind: rpca_curves}}}}",
+        "sizes.quick.sweeps.rpca_alpha.kind",
+    ),
     # Silently replaced before.
     ("a null size", "sizes: {smoke: null}", "config.sizes.smoke: None is not of type 'object'"),
     ("null kinds of a size", "sizes: {quick: {kinds: null}}", "config.sizes.quick.kinds: None is not of type 'object'"),
     ("null sweeps", "sweeps: null", "config.sweeps: None is not of type 'object'"),
     ("null figures", "figures: null", "config.figures: None is not of type 'object'"),
     ("a null sweep", "sweeps: {rpca_alpha: null}", "config.sweeps.rpca_alpha: None is not of type 'object'"),
-    ("a sweep named like a figure", "sweeps: {fig1a_rpca_curves: {kind: rpca_curves}}",
-     "sweeps.fig1a_rpca_curves: a sweep may not share its name with the figure"),
-    ("duplicate sweep in one file", "sweeps:\n  rpca_alpha: {trials: 2}\n  rpca_alpha: {trials: 3}\n",
-     "the key 'rpca_alpha' is given twice"),
-    ("duplicate key in one sweep", "sweeps:\n  rpca_alpha:\n    trials: 2\n    trials: 3\n", "the key 'trials' is given twice"),
+    (
+        "a sweep named like a figure",
+        "sweeps: {fig1a_rpca_curves: {kind: rpca_curves}}",
+        "sweeps.fig1a_rpca_curves: a sweep may not share its name with the figure",
+    ),
+    (
+        "duplicate sweep in one file",
+        "sweeps:\n  rpca_alpha: {trials: 2}\n  rpca_alpha: {trials: 3}\n",
+        "the key 'rpca_alpha' is given twice",
+    ),
+    (
+        "duplicate key in one sweep",
+        "sweeps:\n  rpca_alpha:\n    trials: 2\n    trials: 3\n",
+        "the key 'trials' is given twice",
+    ),
     # Caught only when a job ran, before.
     ("NaN step size", "sweeps: {rpca_alpha: {lr: .nan}}", "config.sweeps.rpca_alpha.lr: nan is not a finite number"),
     ("NaN corruption", "sweeps: {rpca_alpha: {p: .nan}}", "config.sweeps.rpca_alpha.p: nan is not a finite number"),
-    ("infinite step size", "sweeps: {rpca_alpha: {lr: .inf}}", "config.sweeps.rpca_alpha.lr: inf is not a finite number"),
-    ("steps written as a float", "sweeps: {rpca_alpha: {steps: 400.0}}",
-     "sweeps.rpca_alpha.steps: 400.0 is not an integer; write it without a decimal point"),
-    ("trials written as a float", "sweeps: {rpca_curves: {trials: 3.0}}", "sweeps.rpca_curves.trials: 3.0 is not an integer"),
+    (
+        "infinite step size",
+        "sweeps: {rpca_alpha: {lr: .inf}}",
+        "config.sweeps.rpca_alpha.lr: inf is not a finite number",
+    ),
+    (
+        "steps written as a float",
+        "sweeps: {rpca_alpha: {steps: 400.0}}",
+        "sweeps.rpca_alpha.steps: 400.0 is not an integer; write it without a decimal point",
+    ),
+    (
+        "trials written as a float",
+        "sweeps: {rpca_curves: {trials: 3.0}}",
+        "sweeps.rpca_curves.trials: 3.0 is not an integer",
+    ),
     ("seed written as a float", "seed: 7.0", "config.seed: 7.0 is not an integer"),
-    pytest.param("a CUDA device on a machine without one", "device: cuda", "config.device: device 'cuda' was asked for",
-                 marks=pytest.mark.skipif(not NO_CUDA, reason="this machine has CUDA"),
-                 id="a CUDA device on a machine without one"),
+    pytest.param(
+        "a CUDA device on a machine without one",
+        "device: cuda",
+        "config.device: device 'cuda' was asked for",
+        marks=pytest.mark.skipif(not NO_CUDA, reason="this machine has CUDA"),
+        id="a CUDA device on a machine without one",
+    ),
     ("an unknown device", "device: tpu", "config.device: 'tpu' does not match"),
-    ("an image scikit-image does not bundle", "sizes: {quick: {sweeps: {image_noise: {images: [rokcet]}}}}",
-     "sweeps.image_noise.images: 'rokcet' is not an image bundled with scikit-image (did you mean 'rocket'?); "
-     "the bundled images: astronaut"),
-    ("a missing image file", "size: paper\nimage_dir: {tmp}/empty", "sweeps.image_gallery.images: image 'F16' not found"),
+    (
+        "an image scikit-image does not bundle",
+        "sizes: {quick: {sweeps: {image_noise: {images: [rokcet]}}}}",
+        "sweeps.image_noise.images: 'rokcet' is not an image bundled with scikit-image (did you mean 'rocket'?); "
+        "the bundled images: astronaut",
+    ),
+    (
+        "a missing image file",
+        "size: paper\nimage_dir: {tmp}/empty",
+        "sweeps.image_gallery.images: image 'F16' not found",
+    ),
     ("a damaged image file", "size: paper\nimage_dir: {tmp}/damaged", "image 'F16' in"),
     ("an image of the wrong checksum", "size: paper\nimage_dir: {tmp}/altered", "SHA-256 differs"),
     # No upper bound before.
-    ("a trillion steps", "sweeps: {rpca_alpha: {steps: 1000000000000}}",
-     "sweeps.rpca_alpha.steps: 1e+12 is above 1e+07, the most a 24 GiB machine is known to take"),
-    ("a million trials", "sweeps: {rpca_curves: {trials: 1000000}}", "at size paper: sweeps.rpca_curves.trials: 1e+06 is above"),
+    (
+        "a trillion steps",
+        "sweeps: {rpca_alpha: {steps: 1000000000000}}",
+        "sweeps.rpca_alpha.steps: 1e+12 is above 1e+07, the most a 24 GiB machine is known to take",
+    ),
+    (
+        "a million trials",
+        "sweeps: {rpca_curves: {trials: 1000000}}",
+        "at size paper: sweeps.rpca_curves.trials: 1e+06 is above",
+    ),
     ("a huge matrix", "sweeps: {rpca_phase: {n: 1000000000000}}", "sweeps.rpca_phase.n: 1e+12 is above"),
-    ("a huge image width", "sweeps: {image_gallery: {widths: [100000]}}",
-     "at size paper: sweeps.image_gallery.widths.0: 100000 is above"),
-    ("too many recorded points", "sweeps: {rpca_curves: {record_every: 1, steps: 1000000}}",
-     "sweeps.rpca_curves.record_every: 1 records 1000000 points per curve"),
+    (
+        "a huge image width",
+        "sweeps: {image_gallery: {widths: [100000]}}",
+        "at size paper: sweeps.image_gallery.widths.0: 100000 is above",
+    ),
+    (
+        "too many recorded points",
+        "sweeps: {rpca_curves: {record_every: 1, steps: 1000000}}",
+        "sweeps.rpca_curves.record_every: 1 records 1000000 points per curve",
+    ),
     # Obscure refusals before.
-    ("a sweep name with a hyphen", "sweeps: {rpca-alpha: {kind: rpca_alpha}}",
-     "config.sweeps: the name 'rpca-alpha' is not allowed (allowed: letters, digits and underscores)"),
-    ("a sweep name with a space", "sweeps: {'rpca alpha': {kind: rpca_alpha}}", "config.sweeps: the name 'rpca alpha' is not allowed"),
-    ("a sweep name with a non-ASCII letter", "sweeps: {rpca_α: {kind: rpca_alpha}}", "config.sweeps: the name 'rpca_α' is not allowed"),
+    (
+        "a sweep name with a hyphen",
+        "sweeps: {rpca-alpha: {kind: rpca_alpha}}",
+        "config.sweeps: the name 'rpca-alpha' is not allowed (allowed: letters, digits and underscores)",
+    ),
+    (
+        "a sweep name with a space",
+        "sweeps: {'rpca alpha': {kind: rpca_alpha}}",
+        "config.sweeps: the name 'rpca alpha' is not allowed",
+    ),
+    (
+        "a sweep name with a non-ASCII letter",
+        "sweeps: {rpca_α: {kind: rpca_alpha}}",
+        "config.sweeps: the name 'rpca_α' is not allowed",
+    ),
     # Tracebacks before.
-    ("a figure whose plot belongs to another kind", "figures: {fig2a_alpha_sweep: {plot: phase_transition, sweeps: [rpca_alpha]}}",
-     "figures.fig2a_alpha_sweep.plot: plot 'phase_transition' draws sweeps of kind rpca_phase, not sweep 'rpca_alpha'"),
-    ("an unknown plot", "figures: {f: {plot: alpha_swep, sweeps: [rpca_alpha]}}",
-     "figures.f.plot: unknown plot 'alpha_swep' (did you mean 'alpha_sweep'?)"),
+    (
+        "a figure whose plot belongs to another kind",
+        "figures: {fig2a_alpha_sweep: {plot: phase_transition, sweeps: [rpca_alpha]}}",
+        "figures.fig2a_alpha_sweep.plot: plot 'phase_transition' draws sweeps of kind rpca_phase, "
+        "not sweep 'rpca_alpha'",
+    ),
+    (
+        "an unknown plot",
+        "figures: {f: {plot: alpha_swep, sweeps: [rpca_alpha]}}",
+        "figures.f.plot: unknown plot 'alpha_swep' (did you mean 'alpha_sweep'?)",
+    ),
     ("an overlay that is not a mapping", "- rpca_alpha\n", "a configuration file must be a mapping"),
 ]
 
@@ -207,8 +318,10 @@ def test_ceilings_give_way_to_allow_large(tmp_path):
 
 def test_a_users_image_sweep_keeps_its_images(tmp_path):
     assert refusal("sweeps: {mine: {kind: image_gallery, image_source: skimage, images: [camera]}}", tmp_path) == ""
-    config = deep_merge(load_yaml(CONFIG), {"sweeps": {"mine": {"kind": "image_gallery", "image_source": "skimage",
-                                                                "images": ["camera"]}}})
+    config = deep_merge(
+        load_yaml(CONFIG),
+        {"sweeps": {"mine": {"kind": "image_gallery", "image_source": "skimage", "images": ["camera"]}}},
+    )
     s = validate_config(config, load_yaml(SCHEMA))["resolved"]["mine"]
     assert s["images"] == ["camera"] and (s["lr"], s["alpha"]) == (1.0, 500.0)
     assert s["image_size"] == 64  # the budget shrinks at the quick size
@@ -252,8 +365,12 @@ def test_out_of_range_message_states_allowed_range(base_config, schema):
 
 
 def test_show_prints_a_sweeps_settings():
-    proc = subprocess.run([sys.executable, "-m", "implicit_bias.config", "show", "rpca_alpha", "--size", "paper"],
-                          capture_output=True, text=True, cwd=REPO)
+    proc = subprocess.run(
+        [sys.executable, "-m", "implicit_bias.config", "show", "rpca_alpha", "--size", "paper"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "trials: 10" in proc.stdout and "steps: 20000" in proc.stdout
 

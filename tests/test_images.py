@@ -159,8 +159,17 @@ def _problem(size=64, p=0.5):
 
 def test_one_dop_step_matches_autograd_and_sgd(tmp_path):
     clean, noisy = _problem()
-    cfg = _cfg(method="dop", width=4, steps=1, lr=0.7, alpha=50.0, init_scale=1e-2,
-                         input_noise_std=0.0, record_every=1, checkpoint_every=0)
+    cfg = _cfg(
+        method="dop",
+        width=4,
+        steps=1,
+        lr=0.7,
+        alpha=50.0,
+        init_scale=1e-2,
+        input_noise_std=0.0,
+        record_every=1,
+        checkpoint_every=0,
+    )
     seed = 11
     recover_image(noisy, clean, cfg, seed, checkpoint=tmp_path / "ck.pt")
     after = torch.load(tmp_path / "ck.pt", weights_only=False)
@@ -202,8 +211,7 @@ def test_dip_losses_have_no_gh(method, tmp_path):
 @pytest.mark.parametrize("method", ["dop", "dip_l1"])
 def test_resume_after_kill_gives_the_same_numbers(method, tmp_path):
     clean, noisy = _problem()
-    cfg = _cfg(method=method, width=4, steps=30, lr=2.0, alpha=100.0, record_every=5,
-                         checkpoint_every=10)
+    cfg = _cfg(method=method, width=4, steps=30, lr=2.0, alpha=100.0, record_every=5, checkpoint_every=10)
     whole = recover_image(noisy, clean, cfg, 21, checkpoint=tmp_path / "whole.pt")
 
     ck = tmp_path / "killed.pt"
@@ -231,8 +239,7 @@ def test_checkpoint_of_other_settings_is_not_resumed(tmp_path):
 
 def test_divergence_is_recorded_not_raised():
     clean, noisy = _problem()
-    cfg = _cfg(method="dop", width=4, steps=6, lr=1.0, alpha=1e12, init_scale=1.0,
-                         record_every=1, checkpoint_every=0)
+    cfg = _cfg(method="dop", width=4, steps=6, lr=1.0, alpha=1e12, init_scale=1.0, record_every=1, checkpoint_every=0)
     res = recover_image(noisy, clean, cfg, 4)
     assert res.diverged
 
@@ -291,8 +298,20 @@ def test_smoke_gallery_figure(tmp_path):
     run_snakemake(tmp_path, "--cores", "1", "--config", "size=smoke", "--", "figures/fig3_image_gallery.png")
     assert (tmp_path / "figures" / "fig3_image_gallery.png").stat().st_size > 0
     summary = read_table(tmp_path / "results" / "image_gallery" / "summary.csv")
-    for col in ("method", "image", "p", "width", "psnr", "psnr_last", "psnr_best", "iter_best", "trial", "seed",
-                "wall_s", "device"):
+    for col in (
+        "method",
+        "image",
+        "p",
+        "width",
+        "psnr",
+        "psnr_last",
+        "psnr_best",
+        "iter_best",
+        "trial",
+        "seed",
+        "wall_s",
+        "device",
+    ):
         assert col in summary.columns
     assert set(summary["method"]) == {"dip", "dip_l1", "dop"}
     cell = tmp_path / "results" / "image_gallery" / "cells" / summary["cell"].iloc[0]

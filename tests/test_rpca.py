@@ -109,7 +109,7 @@ def test_dop_recovers_small_problem():
     rng = numpy_rng(6)
     U0 = torch.tensor(rng.normal(0, 1e-4, (1, 20, 20)))
     g0 = torch.tensor(rng.normal(0, 1e-4, (1, 20, 20)))
-    res = dop_descent(X + S, U0, g0, g0.clone(), math.sqrt(20), 2e-4, 8000, 1000, X, S)
+    res = dop_descent(X + S, U0, g0, g0.clone(), math.sqrt(20), 2e-4, steps=8000, record_every=1000, X_true=X, S_true=S)
     assert relative_error(res.X, X).item() < 0.1
     assert not res.diverged.any()
 
@@ -132,13 +132,36 @@ def test_record_steps():
 def test_trial_seed_depends_on_identity_only():
     a = trial_seed(1, "rpca_alpha", "n~50", 3)
     assert a == trial_seed(1, "rpca_alpha", "n~50", 3)
-    assert len({a, trial_seed(2, "rpca_alpha", "n~50", 3), trial_seed(1, "x", "n~50", 3),
-                trial_seed(1, "rpca_alpha", "n~40", 3), trial_seed(1, "rpca_alpha", "n~50", 4)}) == 5
+    assert (
+        len(
+            {
+                a,
+                trial_seed(2, "rpca_alpha", "n~50", 3),
+                trial_seed(1, "x", "n~50", 3),
+                trial_seed(1, "rpca_alpha", "n~40", 3),
+                trial_seed(1, "rpca_alpha", "n~50", 4),
+            }
+        )
+        == 5
+    )
 
 
-ALPHA_SETTINGS = dict(kind="rpca_alpha", n=12, rank=2, p=0.2, outlier_std=10.0, alpha_min=1.0,
-                      alpha_max=10.0, alpha_num=3, trials=3, steps=300, lr=3e-3, init_scale=1e-4,
-                      record_every=100, success_threshold=0.1)
+ALPHA_SETTINGS = dict(
+    kind="rpca_alpha",
+    n=12,
+    rank=2,
+    p=0.2,
+    outlier_std=10.0,
+    alpha_min=1.0,
+    alpha_max=10.0,
+    alpha_num=3,
+    trials=3,
+    steps=300,
+    lr=3e-3,
+    init_scale=1e-4,
+    record_every=100,
+    success_threshold=0.1,
+)
 
 
 def test_run_cell_is_deterministic_and_batching_invariant(tmp_path):
@@ -160,9 +183,29 @@ def test_run_cell_is_deterministic_and_batching_invariant(tmp_path):
 
 
 def test_run_cell_writes_contract_columns(tmp_path):
-    summary, curves = run_cell(sweep="rpca_alpha", settings=ALPHA_SETTINGS, cell={"alpha": 2.0}, outdir=tmp_path, seed=0, progress=False)
-    for col in ["sweep", "method", "trial", "seed", "n", "rank", "p", "alpha", "lambda", "steps", "lr",
-                "init_scale", "rel_err_X", "rel_err_S", "success", "diverged", "wall_s", "device"]:
+    summary, curves = run_cell(
+        sweep="rpca_alpha", settings=ALPHA_SETTINGS, cell={"alpha": 2.0}, outdir=tmp_path, seed=0, progress=False
+    )
+    for col in [
+        "sweep",
+        "method",
+        "trial",
+        "seed",
+        "n",
+        "rank",
+        "p",
+        "alpha",
+        "lambda",
+        "steps",
+        "lr",
+        "init_scale",
+        "rel_err_X",
+        "rel_err_S",
+        "success",
+        "diverged",
+        "wall_s",
+        "device",
+    ]:
         assert col in summary.columns, col
     assert (tmp_path / "summary.csv").exists() and (tmp_path / "curves.csv").exists()
     assert set(curves["iteration"]) == {0, 100, 200, 300}

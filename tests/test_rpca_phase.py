@@ -12,7 +12,7 @@ from implicit_bias.experiments import run_cell, sweep_cells
 from implicit_bias.rpca import dop_descent, dop_gradients
 
 
-def _reference_dop(Y, U, g, h, alpha, lr, steps):
+def _reference_dop(Y, U, g, h, alpha, *, lr, steps):
     """Eq. 6 of You et al. written out with the closed-form gradients, one step at a time."""
     alpha = torch.as_tensor(alpha, dtype=Y.dtype).reshape(-1, 1, 1)
     for _ in range(steps):
@@ -30,9 +30,8 @@ def test_dop_descent_matches_reference_iteration(alpha):
     g0 = 0.1 * torch.randn(B, n, n, generator=gen, dtype=torch.float64)
     h0 = g0 + 0.05 * torch.randn(B, n, n, generator=gen, dtype=torch.float64)
     # A large step, so that a wrong sign or factor shows within a few hundred steps.
-    res = dop_descent(Y, U0, g0, h0, torch.tensor(alpha, dtype=torch.float64), 1e-2, 300,
-                      record_every=100)
-    X_ref, S_ref = _reference_dop(Y, U0, g0, h0, alpha, 1e-2, 300)
+    res = dop_descent(Y, U0, g0, h0, torch.tensor(alpha, dtype=torch.float64), 1e-2, steps=300, record_every=100)
+    X_ref, S_ref = _reference_dop(Y, U0, g0, h0, alpha, lr=1e-2, steps=300)
     assert res.steps_run == 300
     assert float((X_ref - U0 @ U0.mT).abs().max()) > 1e-2  # the run moved
     torch.testing.assert_close(res.X, X_ref, rtol=1e-10, atol=1e-12)
@@ -42,10 +41,23 @@ def test_dop_descent_matches_reference_iteration(alpha):
 
 
 def _settings(**kw):
-    s = {"kind": "rpca_phase", "n": 12, "ranks": [1, 6], "ps": [0.05, 0.4], "outlier_std": 10.0,
-         "methods": ["apg", "dop"], "trials": 2, "success_threshold": 0.1, "alpha": None,
-         "steps": 3000, "lr": 1e-3, "init_scale": 1e-3, "lambda": None, "apg_tol": 1e-7,
-         "apg_max_iter": 10000}
+    s = {
+        "kind": "rpca_phase",
+        "n": 12,
+        "ranks": [1, 6],
+        "ps": [0.05, 0.4],
+        "outlier_std": 10.0,
+        "methods": ["apg", "dop"],
+        "trials": 2,
+        "success_threshold": 0.1,
+        "alpha": None,
+        "steps": 3000,
+        "lr": 1e-3,
+        "init_scale": 1e-3,
+        "lambda": None,
+        "apg_tol": 1e-7,
+        "apg_max_iter": 10000,
+    }
     s.update(kw)
     return s
 
@@ -53,10 +65,11 @@ def _settings(**kw):
 def test_phase_jobs_share_problems_and_do_not_depend_on_batching(tmp_path):
     s = _settings()
     cells = sweep_cells(s)
-    assert sorted(cells) == ["method~apg_rank~1", "method~apg_rank~6",
-                             "method~dop_rank~1", "method~dop_rank~6"]
-    out = {name: run_cell(sweep="phase", settings=s, cell=c, outdir=tmp_path / name, seed=1, progress=False)[0]
-           for name, c in cells.items()}
+    assert sorted(cells) == ["method~apg_rank~1", "method~apg_rank~6", "method~dop_rank~1", "method~dop_rank~6"]
+    out = {
+        name: run_cell(sweep="phase", settings=s, cell=c, outdir=tmp_path / name, seed=1, progress=False)[0]
+        for name, c in cells.items()
+    }
     apg, dop = out["method~apg_rank~1"], out["method~dop_rank~1"]
     assert len(apg) == len(dop) == 4
     assert list(apg["seed"]) == list(dop["seed"])  # both methods see the same problems
@@ -65,8 +78,14 @@ def test_phase_jobs_share_problems_and_do_not_depend_on_batching(tmp_path):
     easy = dop[dop["p"] == 0.05]
     assert easy["success"].all() and (easy["rel_err_X"] < 0.1).all()
     # One p at a time gives the same numbers as the whole row at once.
-    alone = run_cell(sweep="phase", settings=_settings(ps=[0.4]), cell={"method": "dop", "rank": 1},
-                     outdir=tmp_path / "alone", seed=1, progress=False)[0]
+    alone = run_cell(
+        sweep="phase",
+        settings=_settings(ps=[0.4]),
+        cell={"method": "dop", "rank": 1},
+        outdir=tmp_path / "alone",
+        seed=1,
+        progress=False,
+    )[0]
     row = dop[dop["p"] == 0.4].reset_index(drop=True)
     assert list(alone["seed"]) == list(row["seed"])
     np.testing.assert_allclose(alone["rel_err_X"], row["rel_err_X"], rtol=1e-9)
@@ -76,8 +95,14 @@ def test_phase_jobs_share_problems_and_do_not_depend_on_batching(tmp_path):
 def test_phase_rejects_unknown_method(tmp_path):
     ctx_settings = _settings()
     with pytest.raises(ValueError, match="unknown method"):
-        run_cell(sweep="phase", settings=ctx_settings, cell={"method": "svt", "rank": 1}, outdir=tmp_path,
-                 seed=1, progress=False)
+        run_cell(
+            sweep="phase",
+            settings=ctx_settings,
+            cell={"method": "svt", "rank": 1},
+            outdir=tmp_path,
+            seed=1,
+            progress=False,
+        )
 
 
 def test_config_rejects_rank_above_n(schema, base_config):
@@ -99,12 +124,12 @@ def test_dop_descent_chunks_give_the_whole_batch_result(chunk):
     g0 = 1e-2 * torch.randn(B, n, n, generator=gen, dtype=torch.float64)
     alpha = torch.tensor([1.0, 2.0, 3.0, 4.0, 5.0], dtype=torch.float64)
     kw = dict(record_every=7, X_true=Y, S_true=Y)
-    whole = dop_descent(Y, U0, g0, g0.clone(), alpha, 1e-2, 30, chunk=B, **kw)
-    parts = dop_descent(Y, U0, g0, g0.clone(), alpha, 1e-2, 30, chunk=chunk, **kw)
+    whole = dop_descent(Y, U0, g0, g0.clone(), alpha, 1e-2, steps=30, chunk=B, **kw)
+    parts = dop_descent(Y, U0, g0, g0.clone(), alpha, 1e-2, steps=30, chunk=chunk, **kw)
     assert torch.allclose(parts.X, whole.X, rtol=1e-12, atol=1e-14)
     assert torch.allclose(parts.S, whole.S, rtol=1e-12, atol=1e-14)
     assert torch.equal(parts.iterations, whole.iterations)
     for k in whole.curves:
         assert torch.allclose(parts.curves[k], whole.curves[k], rtol=1e-12, atol=1e-14)
     with pytest.raises(ValueError, match="chunk"):
-        dop_descent(Y, U0, g0, g0.clone(), alpha, 1e-2, 3, chunk=0)
+        dop_descent(Y, U0, g0, g0.clone(), alpha, 1e-2, steps=3, chunk=0)

@@ -12,6 +12,7 @@ from implicit_bias.scorecard import scorecard as _scorecard
 def scorecard(size, sweeps, tables):
     return _scorecard(size, sweeps, tables, registry().claims, figures={})
 
+
 SETTINGS = {"kind": "rpca_alpha", "n": 50, "rank": 5, "p": 0.3}
 
 
@@ -50,10 +51,14 @@ def test_missing_tables_are_no_data_not_a_pass():
 def test_curves_claims():
     its = [0, 100, 200, 300]
     rows = []
-    for method, curve in {"mf_l1_over": [1, 0.01, 0.2, 0.4], "mf_l1_exact": [1, 0.5, 0.05, 0.01],
-                          "dop": [1, 0.9, 0.2, 0.3]}.items():
-        rows += [{"method": method, "trial": 0, "iteration": i, "rel_err_X": v}
-                 for i, v in zip(its, curve, strict=True)]
+    for method, curve in {
+        "mf_l1_over": [1, 0.01, 0.2, 0.4],
+        "mf_l1_exact": [1, 0.5, 0.05, 0.01],
+        "dop": [1, 0.9, 0.2, 0.3],
+    }.items():
+        rows += [
+            {"method": method, "trial": 0, "iteration": i, "rel_err_X": v} for i, v in zip(its, curve, strict=True)
+        ]
     tables = {"c": {"summary": pd.DataFrame({"trial": [0]}), "curves": pd.DataFrame(rows)}}
     v = _verdicts(scorecard("paper", {"c": {"kind": "rpca_curves"}}, tables))
     assert v["c:mf_over_overfits"] == HOLDS  # 0.4 is 40x its minimum 0.01
@@ -62,8 +67,12 @@ def test_curves_claims():
 
 
 def test_a_sweep_without_curves_is_still_judged():
-    rows = [{"method": m, "rank": r, "p": p, "trial": 0, "success": r <= 3 and p <= 0.1}
-            for m in ("apg", "dop") for r in (1, 3, 20) for p in (0.1, 0.4)]
+    rows = [
+        {"method": m, "rank": r, "p": p, "trial": 0, "success": r <= 3 and p <= 0.1}
+        for m in ("apg", "dop")
+        for r in (1, 3, 20)
+        for p in (0.1, 0.4)
+    ]
     tables = {"ph": {"summary": pd.DataFrame(rows), "curves": pd.DataFrame()}}
     v = _verdicts(scorecard("quick", {"ph": {"kind": "rpca_phase"}}, tables))
     assert v["ph:easy_corner"] == HOLDS and v["ph:hard_corner"] == HOLDS and v["ph:dop_region"] == HOLDS

@@ -105,8 +105,7 @@ def test_gradient_matches_autograd(batched):
     A_flat = flatten_operator(A)
     loss = sensing_train_error(A_flat, b, U).sum()
     (auto,) = torch.autograd.grad(loss, U)
-    torch.testing.assert_close(training_gradient(A_flat, b, U.detach()), auto, rtol=1e-10,
-                               atol=1e-10)
+    torch.testing.assert_close(training_gradient(A_flat, b, U.detach()), auto, rtol=1e-10, atol=1e-10)
 
 
 # ---------------------------------------------------------------------------------------
@@ -167,8 +166,7 @@ def test_descent_is_batching_invariant():
     together = sensing_descent(A, b, X, U0, 1e-3, steps=100)
     for i in range(4):
         alone = sensing_descent(A, b, X, U0[i : i + 1], 1e-3, steps=100)
-        torch.testing.assert_close(together.train_error[:, i], alone.train_error[:, 0],
-                                   rtol=1e-10, atol=1e-12)
+        torch.testing.assert_close(together.train_error[:, i], alone.train_error[:, 0], rtol=1e-10, atol=1e-12)
 
 
 # ---------------------------------------------------------------------------------------
@@ -196,8 +194,7 @@ def test_restart_rule_on_constructed_errors():
         due = restart_due(errors, k, W, tau).tolist()
         check = k in (11, 21, 31)
         assert due == [check, False, check and k != 21, False], k
-    torch.testing.assert_close(window_ratio(errors, 21, W)[2], torch.tensor(0.9985,
-                                                                           dtype=torch.float64))
+    torch.testing.assert_close(window_ratio(errors, 21, W)[2], torch.tensor(0.9985, dtype=torch.float64))
     # A non-finite error in the window never restarts.
     errors[20, 0] = float("nan")
     assert not restart_due(errors, 21, W, tau)[0]
@@ -205,7 +202,7 @@ def test_restart_rule_on_constructed_errors():
         window_ratio(errors, 5, W)
 
 
-def _run_alg1(U0, A, b, X, steps=1500, W=50, tau=0.998, lr=2e-5, seeds=None):
+def _run_alg1(U0, A, b, X, *, steps=1500, W=50, tau=0.998, lr=2e-5, seeds=None):
     draws = []
     rngs = [np.random.default_rng(s) for s in (seeds or range(U0.shape[0]))]
 
@@ -214,8 +211,22 @@ def _run_alg1(U0, A, b, X, steps=1500, W=50, tau=0.998, lr=2e-5, seeds=None):
         draws.append((i, rank, norm, F))
         return F
 
-    res = restarted_descent(A, b, X, U0, lr, steps, window=W, tau=tau, rank0=D, norm0=10.0,
-                            rank_step=3, factor=0.5, min_rank=RANK, draw=draw)
+    res = restarted_descent(
+        A,
+        b,
+        X,
+        U0,
+        lr,
+        steps,
+        window=W,
+        tau=tau,
+        rank0=D,
+        norm0=10.0,
+        rank_step=3,
+        factor=0.5,
+        min_rank=RANK,
+        draw=draw,
+    )
     return res, draws
 
 
@@ -229,8 +240,11 @@ def test_restarted_descent_restarts_exactly_when_the_rule_says():
     for i in range(2):
         events = res.restarts[i]
         # Recompute the rule from the recorded training errors; it fires exactly at the events.
-        expected = [k + 1 for k in range(res.steps_run) if is_check(k, W)
-                    and float(window_ratio(res.train_error, k, W)[i]) < tau]
+        expected = [
+            k + 1
+            for k in range(res.steps_run)
+            if is_check(k, W) and float(window_ratio(res.train_error, k, W)[i]) < tau
+        ]
         assert [k for k, _, _ in events] == expected
         # Ranks drop by 3 down to the floor, norms halve.
         ranks, norms = [D], [10.0]
@@ -243,8 +257,7 @@ def test_restarted_descent_restarts_exactly_when_the_rule_says():
         for (k, r, v), (_, rank, norm, F) in zip(events, mine, strict=True):
             assert (rank, norm) == (r, v) and np.linalg.matrix_rank(F) == r
             Ft = torch.tensor(F)[None]
-            torch.testing.assert_close(res.train_error[k, i],
-                                       sensing_train_error(A_flat, b, Ft)[0])
+            torch.testing.assert_close(res.train_error[k, i], sensing_train_error(A_flat, b, Ft)[0])
 
 
 def test_restarted_descent_is_batching_invariant():
@@ -254,19 +267,46 @@ def test_restarted_descent_is_batching_invariant():
     alone, _ = _run_alg1(U0[1:2], A, b, X, seeds=[8])
     assert len(alone.restarts[0]) >= 3
     assert together.restarts[1] == alone.restarts[0]
-    torch.testing.assert_close(together.test_error[:, 1], alone.test_error[:, 0],
-                               rtol=1e-9, atol=1e-12)
+    torch.testing.assert_close(together.test_error[:, 1], alone.test_error[:, 0], rtol=1e-9, atol=1e-12)
 
 
 def test_restarted_descent_validates_its_arguments():
     A, b, X = _problem()
     U0 = _inits([D], 10.0)
     with pytest.raises(ValueError):
-        restarted_descent(A, b, X, U0, 1e-4, 10, window=5, tau=0.9, rank0=D, norm0=10.0,
-                          rank_step=3, factor=1.5, min_rank=2, draw=None)
+        restarted_descent(
+            A,
+            b,
+            X,
+            U0,
+            1e-4,
+            10,
+            window=5,
+            tau=0.9,
+            rank0=D,
+            norm0=10.0,
+            rank_step=3,
+            factor=1.5,
+            min_rank=2,
+            draw=None,
+        )
     with pytest.raises(ValueError):
-        restarted_descent(A, b, X, U0, 1e-4, 10, window=5, tau=0.9, rank0=1, norm0=10.0,
-                          rank_step=3, factor=0.5, min_rank=2, draw=None)
+        restarted_descent(
+            A,
+            b,
+            X,
+            U0,
+            1e-4,
+            10,
+            window=5,
+            tau=0.9,
+            rank0=1,
+            norm0=10.0,
+            rank_step=3,
+            factor=0.5,
+            min_rank=2,
+            draw=None,
+        )
 
 
 @pytest.mark.gpu
@@ -291,8 +331,15 @@ def _settings(schema, name, size="smoke", **over):
 
 
 def _ctx(tmp_path, name, settings):
-    return Context(sweep=name, settings=settings, seed=2020, device=torch.device("cpu"),
-                   dtype=torch.float64, outdir=tmp_path, progress=False)
+    return Context(
+        sweep=name,
+        settings=settings,
+        seed=2020,
+        device=torch.device("cpu"),
+        dtype=torch.float64,
+        outdir=tmp_path,
+        progress=False,
+    )
 
 
 def test_init_sweep_is_seeded_and_trials_do_not_depend_on_batching(schema, tmp_path):
@@ -311,14 +358,23 @@ def test_init_sweep_is_seeded_and_trials_do_not_depend_on_batching(schema, tmp_p
     b = sum3.set_index(key).loc[a.index, a.columns]
     np.testing.assert_allclose(a.to_numpy(float), b.to_numpy(float), rtol=1e-10)
     assert sum3["data_seed"].nunique() == 1  # Example 1.1: one data set for every run
-    assert set(cur3.columns) >= {"iteration", "train_error", "test_error", "init_norm",
-                                 "init_rank", "lr", "trial", "method"}
+    assert set(cur3.columns) >= {
+        "iteration",
+        "train_error",
+        "test_error",
+        "init_norm",
+        "init_rank",
+        "lr",
+        "trial",
+        "method",
+    }
 
 
 def test_init_sweep_records_the_divergence_of_the_papers_step(schema, tmp_path):
     s = _settings(schema, "sensing_init", steps=40)
-    summary, curves = registry().kind("sensing_init").run(_ctx(tmp_path, "sensing_init", s),
-                                                {"init_norm": 1000.0, "lr": 1e-4})
+    summary, curves = (
+        registry().kind("sensing_init").run(_ctx(tmp_path, "sensing_init", s), {"init_norm": 1000.0, "lr": 1e-4})
+    )
     assert summary["diverged"].all()
     assert (summary["diverged_at"] > 0).all() and summary["test_error"].isna().all()
     assert np.isfinite(curves["train_error"]).all()
@@ -338,20 +394,26 @@ def test_restart_sweep_methods_share_the_start(schema, tmp_path):
     assert set(flagged["init_rank"]) <= set(range(s["min_rank"], s["init_rank"]))
 
 
-@pytest.mark.parametrize("over, key", [
-    ({"init_ranks": [2, 31]}, "init_ranks"),
-    ({"extra_runs": [{"init_norm": 5.0, "lr": 1e-9}]}, "extra_runs"),
-])
+@pytest.mark.parametrize(
+    "over, key",
+    [
+        ({"init_ranks": [2, 31]}, "init_ranks"),
+        ({"extra_runs": [{"init_norm": 5.0, "lr": 1e-9}]}, "extra_runs"),
+    ],
+)
 def test_bad_init_config_is_refused(schema, over, key):
     with pytest.raises(ConfigError, match=key):
         _settings(schema, "sensing_init", size="paper", **over)
 
 
-@pytest.mark.parametrize("over, key", [
-    ({"min_rank": 1}, "min_rank"),
-    ({"factor": 1.0}, "factor"),
-    ({"init_rank": 40}, "init_rank"),
-])
+@pytest.mark.parametrize(
+    "over, key",
+    [
+        ({"min_rank": 1}, "min_rank"),
+        ({"factor": 1.0}, "factor"),
+        ({"init_rank": 40}, "init_rank"),
+    ],
+)
 def test_bad_restart_config_is_refused(schema, over, key):
     with pytest.raises(ConfigError, match=key):
         _settings(schema, "sensing_restart", size="paper", **over)
@@ -359,7 +421,14 @@ def test_bad_restart_config_is_refused(schema, over, key):
 
 @pytest.mark.slow
 def test_smoke_workflow_draws_the_sensing_figures(tmp_path):
-    run_snakemake(tmp_path, "--cores", "1", "figures/sensing_fig1_init_norm.png",
-                  "figures/sensing_fig5_restarts.pdf", "--config", "size=smoke")
+    run_snakemake(
+        tmp_path,
+        "--cores",
+        "1",
+        "figures/sensing_fig1_init_norm.png",
+        "figures/sensing_fig5_restarts.pdf",
+        "--config",
+        "size=smoke",
+    )
     assert (tmp_path / "figures/sensing_fig1_init_norm.png").stat().st_size > 0
     assert (tmp_path / "results/sensing_restart/summary.csv").exists()

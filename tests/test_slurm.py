@@ -42,8 +42,7 @@ def missing_requirement() -> str | None:
         return "starting slurmctld and slurmd needs root"
     missing = [exe for exe in EXECUTABLES if shutil.which(exe) is None]
     if missing:
-        return (f"SLURM is not installed ({', '.join(missing)} not found; "
-                "Debian: apt-get install slurm-wlm munge)")
+        return f"SLURM is not installed ({', '.join(missing)} not found; Debian: apt-get install slurm-wlm munge)"
     if importlib.util.find_spec("snakemake_executor_plugin_slurm") is None:
         return "snakemake-executor-plugin-slurm is not installed (pip install -e '.[slurm]')"
     return None
@@ -64,8 +63,7 @@ def slurm_cluster(tmp_path_factory):
     directory = tmp_path_factory.mktemp("slurm")
     env = dict(os.environ, SLURMCTLD_PORT=str(free_port()), SLURMD_PORT=str(free_port()))
     try:
-        started = subprocess.run([str(START), str(directory)], env=env, capture_output=True,
-                                 text=True, timeout=180)
+        started = subprocess.run([str(START), str(directory)], env=env, capture_output=True, text=True, timeout=180)
         if started.returncode == 2:  # the script's "cannot run here"
             pytest.skip(started.stderr.strip())
         assert started.returncode == 0, f"starting SLURM failed:\n{started.stdout}{started.stderr}"
@@ -80,15 +78,15 @@ def edited_profile(folder: Path) -> Path:
     placeholder = '# slurm_partition: "<partition>"'
     assert placeholder in text, "the profile's partition placeholder moved; update this test"
     folder.mkdir(parents=True)
-    (folder / "config.yaml").write_text(
-        text.replace(placeholder, f'slurm_partition: "{PARTITION}"'))
+    (folder / "config.yaml").write_text(text.replace(placeholder, f'slurm_partition: "{PARTITION}"'))
     return folder
 
 
 def slurm_job(job_id: str) -> dict[str, str]:
     """slurmctld's record of a job (kept for MinJobAge seconds after it ends)."""
-    out = subprocess.run(["scontrol", "--oneliner", "show", "job", job_id],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["scontrol", "--oneliner", "show", "job", job_id], capture_output=True, text=True, check=True
+    ).stdout
     return dict(field.split("=", 1) for field in out.split() if "=" in field)
 
 
@@ -98,8 +96,10 @@ def submissions(log: str) -> dict[str, dict[str, str]]:
         jobid: dict(item.split("=", 1) for item in line.split(", "))
         for jobid, line in re.findall(r"jobid: (\d+)\n(?:(?!.*jobid: ).*\n)*?\s+resources: (.*)", log)
     }
-    return {slurm_id: resources[jobid]
-            for jobid, slurm_id in re.findall(r"Job (\d+) has been submitted with SLURM jobid (\d+)", log)}
+    return {
+        slurm_id: resources[jobid]
+        for jobid, slurm_id in re.findall(r"Job (\d+) has been submitted with SLURM jobid (\d+)", log)
+    }
 
 
 def read_results(workdir: Path) -> dict[str, pd.DataFrame]:
@@ -120,12 +120,19 @@ def test_smoke_sweeps_through_slurm_equal_a_local_run(slurm_cluster, tmp_path, m
 
     start = time.perf_counter()
     proc = run_snakemake(
-        tmp_path / "slurm", "--workflow-profile", str(edited_profile(tmp_path / "profile")),
+        tmp_path / "slurm",
+        "--workflow-profile",
+        str(edited_profile(tmp_path / "profile")),
         *TARGETS,
         # No accounting storage on the test cluster: job states from squeue, no account.
-        "--slurm-status-command", "squeue", "--slurm-no-account",
-        "--slurm-init-seconds-before-status-checks", "2",
-        "--config", "size=smoke")
+        "--slurm-status-command",
+        "squeue",
+        "--slurm-no-account",
+        "--slurm-init-seconds-before-status-checks",
+        "2",
+        "--config",
+        "size=smoke",
+    )
     slurm_s = time.perf_counter() - start
     log = proc.stdout + proc.stderr
 
@@ -152,6 +159,8 @@ def test_smoke_sweeps_through_slurm_equal_a_local_run(slurm_cluster, tmp_path, m
         assert len(local[target]) > 0
         pd.testing.assert_frame_equal(slurm[target], local[target], check_exact=True, obj=target)
 
-    print(f"SLURM jobs {', '.join(submitted)} submitted with sbatch, all COMPLETED in partition "
-          f"{PARTITION}; tables equal to the local run's. Wall time: local {local_s:.0f} s, "
-          f"through SLURM {slurm_s:.0f} s.")
+    print(
+        f"SLURM jobs {', '.join(submitted)} submitted with sbatch, all COMPLETED in partition "
+        f"{PARTITION}; tables equal to the local run's. Wall time: local {local_s:.0f} s, "
+        f"through SLURM {slurm_s:.0f} s."
+    )

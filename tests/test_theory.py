@@ -99,8 +99,15 @@ def test_descent_takes_gradient_steps_with_discrepant_rates():
 def test_descent_stays_in_the_shared_eigenbasis():
     """With commuting A_i and U0 = gamma I, X stays diagonal in V (the proof's Lemma 2)."""
     inst = _instance(seed=4)
-    res = sensing_dop_descent(torch.from_numpy(inst.A)[None], torch.from_numpy(inst.y)[None],
-                              torch.tensor([1e-2]), torch.tensor([3.0]), 2e-3, 3000, 1000)
+    res = sensing_dop_descent(
+        torch.from_numpy(inst.A)[None],
+        torch.from_numpy(inst.y)[None],
+        torch.tensor([1e-2]),
+        torch.tensor([3.0]),
+        2e-3,
+        3000,
+        record_every=1000,
+    )
     Z = inst.basis.T @ res.X[0, 0].numpy() @ inst.basis
     off = Z - np.diag(np.diag(Z))
     assert np.abs(off).max() < 1e-10 * np.abs(Z).max()
@@ -134,8 +141,15 @@ def test_small_initialization_approaches_the_convex_solution():
     """Theorem 1 at a tiny size: the objective gap falls with gamma and is small at 1e-4."""
     inst = _instance(seed=6, n=4, m=8, rank=1, p=0.25)
     alpha = 10.0
-    res = sensing_dop_descent(torch.from_numpy(inst.A)[None], torch.from_numpy(inst.y)[None],
-                              torch.tensor([1e-1, 1e-4]), torch.tensor([alpha]), 2e-3, 20000, 20000)
+    res = sensing_dop_descent(
+        torch.from_numpy(inst.A)[None],
+        torch.from_numpy(inst.y)[None],
+        torch.tensor([1e-1, 1e-4]),
+        torch.tensor([alpha]),
+        2e-3,
+        20000,
+        record_every=20000,
+    )
     best = convex_robust_sensing(inst.A, inst.y, 1.0 / alpha).value
     gap = (res.curves["objective_feasible"][-1, 0].numpy() - best) / best
     assert (gap > -1e-6).all()
@@ -179,8 +193,9 @@ def test_preconditioned_descent_converges_to_the_closed_form(device):
     W, b, weights = (t.to(device) for t in _least_squares(seed=2))
     closed = weighted_min_norm(W, b, weights)
     plain = (torch.linalg.pinv(W) @ b.unsqueeze(-1)).squeeze(-1)
-    res = preconditioned_descent(W, b, weights, 1.0, 20000, 1000,
-                                 references={"closed_form": closed, "min_norm": plain})
+    res = preconditioned_descent(
+        W, b, weights, 1.0, 20000, record_every=1000, references={"closed_form": closed, "min_norm": plain}
+    )
     assert not res.diverged.any()
     assert bool((res.curves["dist_closed_form"][-1] < 1e-8).all())
     assert bool((res.curves["dist_min_norm"][-1] > 1e-2).all())
@@ -241,8 +256,18 @@ def test_default_config_has_the_theory_sweeps(schema, base_config):
 def test_theorem1_job_is_deterministic_and_reports_the_contract(schema, tmp_path):
     from implicit_bias.experiments import run_cell, sweep_cells
 
-    s = _settings(schema, "theory_theorem1", n=4, m=8, rank=1, alphas=[10.0], gammas=[0.1, 1e-3],
-                  trials=2, steps=300, record_every=100)
+    s = _settings(
+        schema,
+        "theory_theorem1",
+        n=4,
+        m=8,
+        rank=1,
+        alphas=[10.0],
+        gammas=[0.1, 1e-3],
+        trials=2,
+        steps=300,
+        record_every=100,
+    )
     cells = sweep_cells(s)
     assert list(cells) == ["trial~0", "trial~1"]
     a, curves = run_cell(sweep="t", settings=s, cell=cells["trial~1"], outdir=tmp_path / "a", seed=1, progress=False)
@@ -257,8 +282,16 @@ def test_theorem1_job_is_deterministic_and_reports_the_contract(schema, tmp_path
 def test_weighted_job_contrasts_plain_and_discrepant_rates(schema, tmp_path):
     from implicit_bias.experiments import run_cell, sweep_cells
 
-    s = _settings(schema, "theory_weighted_min_norm", rows=4, dim=10, trials=2, steps=3000,
-                  record_every=500, weight_ratios=[1.0, 100.0])
+    s = _settings(
+        schema,
+        "theory_weighted_min_norm",
+        rows=4,
+        dim=10,
+        trials=2,
+        steps=3000,
+        record_every=500,
+        weight_ratios=[1.0, 100.0],
+    )
     (cell,) = sweep_cells(s).values()
     summary, _ = run_cell(sweep="w", settings=s, cell=cell, outdir=tmp_path, seed=0, progress=False)
     assert (summary["dist_closed_form"] < 1e-6).all()
@@ -270,8 +303,7 @@ def test_weighted_job_contrasts_plain_and_discrepant_rates(schema, tmp_path):
 def test_alpha_lambda_job_runs_every_alpha_with_lambda_its_inverse(schema, tmp_path):
     from implicit_bias.experiments import run_cell, sweep_cells
 
-    s = _settings(schema, "theory_alpha_lambda", n=8, rank=1, alpha_num=2, trials=1, steps=50,
-                  record_every=25)
+    s = _settings(schema, "theory_alpha_lambda", n=8, rank=1, alpha_num=2, trials=1, steps=50, record_every=25)
     (cell,) = sweep_cells(s).values()
     summary, curves = run_cell(sweep="al", settings=s, cell=cell, outdir=tmp_path, seed=0, progress=False)
     assert sorted(summary["alpha"]) == pytest.approx([1.0, math.sqrt(8), 100.0])
@@ -283,8 +315,7 @@ def test_alpha_lambda_job_runs_every_alpha_with_lambda_its_inverse(schema, tmp_p
 
 @pytest.mark.slow
 def test_theory_figures_at_smoke_size(tmp_path):
-    targets = [f"figures/{f}.png" for f in
-               ("theory_theorem1", "theory_weighted_min_norm", "theory_alpha_lambda")]
+    targets = [f"figures/{f}.png" for f in ("theory_theorem1", "theory_weighted_min_norm", "theory_alpha_lambda")]
     run_snakemake(tmp_path, "--cores", "1", "--config", "size=smoke", "--", *targets)
     for t in targets:
         assert (tmp_path / t).stat().st_size > 0

@@ -61,9 +61,7 @@ def soft_threshold(G: torch.Tensor, tau: torch.Tensor) -> torch.Tensor:
     return G - torch.clamp(G, -tau, tau)
 
 
-def singular_value_threshold(
-    G: torch.Tensor, tau: torch.Tensor, method: str = "gram"
-) -> torch.Tensor:
+def singular_value_threshold(G: torch.Tensor, tau: torch.Tensor, method: str = "gram") -> torch.Tensor:
     r"""Singular value shrinkage :math:`U \max(\Sigma - \tau, 0) V^\top`, the prox of
     :math:`\tau\|\cdot\|_*` (Cai, Candès, Shen 2010).
 
@@ -97,6 +95,7 @@ def singular_value_threshold(
 def apg_rpca(
     Y: torch.Tensor,
     lam: torch.Tensor | float,
+    *,
     tol: float = 1e-7,
     max_iter: int = 10000,
     eta: float = 0.9,
@@ -158,7 +157,7 @@ def apg_rpca(
     if chunk is None:
         chunk = batch_chunk(Y.shape[-2] * Y.shape[-1], Y.dtype, Y.device, B, buffers=16)
     parts = map_chunks(
-        lambda c: _apg_chunk(Y[c], lam_t[c], tol, max_iter, eta, mu_floor, svt, mu),
+        lambda c: _apg_chunk(Y[c], lam_t[c], tol=tol, max_iter=max_iter, eta=eta, mu_floor=mu_floor, svt=svt, mu=mu),
         chunk_slices(B, chunk),
         Y.device,
     )
@@ -170,7 +169,7 @@ def _fro(A: torch.Tensor) -> torch.Tensor:
     return torch.linalg.vector_norm(A, dim=(-2, -1))
 
 
-def _apg_chunk(Y, lam_t, tol, max_iter, eta, mu_floor, svt, mu) -> APGResult:
+def _apg_chunk(Y, lam_t, *, tol, max_iter, eta, mu_floor, svt, mu) -> APGResult:
     """:func:`apg_rpca` on one chunk of problems (arguments checked there)."""
     B = Y.shape[0]
     lipschitz = 2.0
@@ -203,8 +202,7 @@ def _apg_chunk(Y, lam_t, tol, max_iter, eta, mu_floor, svt, mu) -> APGResult:
         S_new = soft_threshold(YS - half_grad, lam_a * mu / lipschitz)
         t_prev, t = t, (1.0 + math.sqrt(1.0 + 4.0 * t * t)) / 2.0
         T = (X_new + S_new).sub_(YXS)
-        sub = torch.hypot(_fro((YX - X_new).mul_(lipschitz).add_(T)),
-                          _fro((YS - S_new).mul_(lipschitz).add_(T)))
+        sub = torch.hypot(_fro((YX - X_new).mul_(lipschitz).add_(T)), _fro((YS - S_new).mul_(lipschitz).add_(T)))
         size = torch.hypot(_fro(X_new), _fro(S_new))
         crit = sub / (lipschitz * size.clamp_min(1.0))
         # Non-finite residuals end a problem too (recorded as not converged).

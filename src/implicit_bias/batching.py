@@ -27,8 +27,16 @@ T = TypeVar("T")
 _THREADS_LOCK = threading.Lock()
 
 
-def batch_chunk(entries: int, dtype: torch.dtype, device: torch.device | str, batch: int,
-                buffers: int = 8, cache_bytes: int = 8 << 20, workers: int | None = None) -> int:
+def batch_chunk(
+    entries: int,
+    dtype: torch.dtype,
+    device: torch.device | str,
+    batch: int,
+    *,
+    buffers: int = 8,
+    cache_bytes: int = 8 << 20,
+    workers: int | None = None,
+) -> int:
     """How many batch elements to run together.
 
     :param entries: matrix entries of one element's largest buffer (``n * n``).
@@ -71,8 +79,9 @@ def _single_threaded_kernels():
         torch.set_num_threads(threads)
 
 
-def map_chunks(fn: Callable[[slice], T], slices: Sequence[slice], device: torch.device | str,
-               workers: int | None = None) -> list[T]:
+def map_chunks(
+    fn: Callable[[slice], T], slices: Sequence[slice], device: torch.device | str, workers: int | None = None
+) -> list[T]:
     """``[fn(s) for s in slices]``, run by ``workers`` threads on CPU.
 
     :param fn: computes one chunk; it must only read shared inputs and return its outputs.

@@ -126,7 +126,9 @@ def kind_properties(schema: dict, kind: str) -> dict:
     """
     kinds = schema["$defs"]["kinds"]
     if kind not in kinds:
-        raise ConfigError(f"unknown sweep kind {kind!r}{_suggest(kind, kinds)}; known kinds: {', '.join(sorted(kinds))}")
+        raise ConfigError(
+            f"unknown sweep kind {kind!r}{_suggest(kind, kinds)}; known kinds: {', '.join(sorted(kinds))}"
+        )
     node = kinds[kind]
     props: dict = {}
     for part in node.get("allOf", []):
@@ -341,19 +343,22 @@ def _overlay_errors(config: dict, schema: dict) -> list[str]:
     msgs = []
     known_kinds = schema["$defs"]["kinds"]
     sweeps = config.get("sweeps") or {}
-    for size in (config.get("sizes") or {}):
+    for size in config.get("sizes") or {}:
         kinds, per_sweep = _size_overlays(config, size)
         for kind, overlay in kinds.items():
             prefix = f"sizes.{size}.kinds.{kind}"
             if kind not in known_kinds:
-                msgs.append(f"{prefix}: unknown kind {kind!r}{_suggest(kind, known_kinds)}; "
-                            f"known kinds: {', '.join(sorted(known_kinds))}")
+                msgs.append(
+                    f"{prefix}: unknown kind {kind!r}{_suggest(kind, known_kinds)}; "
+                    f"known kinds: {', '.join(sorted(known_kinds))}"
+                )
                 continue
             props = kind_properties(schema, kind)
             for key in overlay:
                 if key not in props:
-                    msgs.append(f"{prefix}: unknown key {key!r}{_suggest(key, props)}; "
-                                f"known keys: {', '.join(sorted(props))}")
+                    msgs.append(
+                        f"{prefix}: unknown key {key!r}{_suggest(key, props)}; known keys: {', '.join(sorted(props))}"
+                    )
                 elif props[key].get("x-problem") or key == "kind":
                     msgs.append(
                         f"{prefix}.{key}: a size may change a kind's budgets (steps, trials, grids, sizes), "
@@ -405,8 +410,10 @@ def _figure_errors(config: dict, registry) -> list[str]:
         if registry is None:
             continue
         if spec["plot"] not in registry.plot_module:
-            msgs.append(f"figures.{fig}.plot: unknown plot {spec['plot']!r}{_suggest(spec['plot'], registry.plot_module)}"
-                        f"; known plots: {', '.join(sorted(registry.plot_module))}")
+            msgs.append(
+                f"figures.{fig}.plot: unknown plot {spec['plot']!r}{_suggest(spec['plot'], registry.plot_module)}"
+                f"; known plots: {', '.join(sorted(registry.plot_module))}"
+            )
             continue
         plot = registry.plot(spec["plot"])
         for sweep in spec["sweeps"]:
@@ -444,8 +451,10 @@ def validate_config(config: dict, schema: dict, registry=None, root: str | Path 
     for name, block in config["sweeps"].items():
         if block.get("kind") not in schema["$defs"]["kinds"]:
             kinds = schema["$defs"]["kinds"]
-            msgs.append(f"sweeps.{name}.kind: unknown sweep kind {block.get('kind')!r}{_suggest(block.get('kind'), kinds)}"
-                        f"; known kinds: {', '.join(sorted(kinds))}")
+            msgs.append(
+                f"sweeps.{name}.kind: unknown sweep kind {block.get('kind')!r}{_suggest(block.get('kind'), kinds)}"
+                f"; known kinds: {', '.join(sorted(kinds))}"
+            )
             continue
         msgs += _sweep_errors(config, name, schema)
         resolved[name] = resolve_sweep(config, name, schema)

@@ -74,8 +74,7 @@ class Recorder:
         self.marks = record_steps(steps, record_every)
         self.index = {m: i for i, m in enumerate(self.marks)}
         self.values = {
-            k: torch.full((len(self.marks), batch), float("nan"), dtype=like.dtype, device=like.device)
-            for k in names
+            k: torch.full((len(self.marks), batch), float("nan"), dtype=like.dtype, device=like.device) for k in names
         }
         self.filled = 0
 

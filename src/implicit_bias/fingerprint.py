@@ -54,6 +54,28 @@ def _strip_docstrings(tree: ast.AST) -> ast.AST:
     return tree
 
 
+def _add_import(info: _Module, node: ast.Import | ast.ImportFrom, package: str) -> None:
+    if isinstance(node, ast.Import):
+        for alias in node.names:
+            # ``import a.b`` binds ``a``; ``import a.b as c`` binds the module ``a.b``.
+            name = alias.name if alias.asname else alias.name.split(".")[0]
+            info.imports[alias.asname or name] = (name, None)
+        return
+    if node.module == "__future__":
+        return
+    base = importlib.util.resolve_name("." * node.level + (node.module or ""), package)
+    for alias in node.names:
+        sub = f"{base}.{alias.name}"
+        info.imports[alias.asname or alias.name] = (sub, None) if _is_module(sub) else (base, alias.name)
+
+
+def _defined_names(node: ast.AST) -> list[str]:
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return [node.name]
+    targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+    return [n.id for target in targets for n in ast.walk(target) if isinstance(n, ast.Name)]
+
+
 @functools.cache
 def _parse(module: str) -> _Module:
     spec = importlib.util.find_spec(module)
@@ -64,29 +86,13 @@ def _parse(module: str) -> _Module:
     package = module if spec.submodule_search_locations else module.rpartition(".")[0]
     info = _Module(module)
     for node in tree.body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            info.defs.setdefault(node.name, []).append(node)
-        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
-            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            for target in targets:
-                for name in ast.walk(target):
-                    if isinstance(name, ast.Name):
-                        info.defs.setdefault(name.id, []).append(node)
-        elif isinstance(node, ast.ImportFrom):
-            if node.module == "__future__":
-                continue
-            base = importlib.util.resolve_name("." * node.level + (node.module or ""), package)
-            for alias in node.names:
-                sub = f"{base}.{alias.name}"
-                target = (sub, None) if _is_module(sub) else (base, alias.name)
-                info.imports[alias.asname or alias.name] = target
-        elif isinstance(node, ast.Import):
-            for alias in node.names:
-                if alias.asname:
-                    info.imports[alias.asname] = (alias.name, None)
-                else:
-                    top = alias.name.split(".")[0]
-                    info.imports[top] = (top, None)
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            _add_import(info, node, package)
+        elif isinstance(
+            node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Assign, ast.AnnAssign, ast.AugAssign)
+        ):
+            for name in _defined_names(node):
+                info.defs.setdefault(name, []).append(node)
         else:
             info.other.append(node)
     return info

@@ -14,7 +14,6 @@ import urllib.request
 from pathlib import Path
 
 import numpy as np
-import skimage
 import skimage.data
 import skimage.io
 import skimage.metrics
@@ -109,9 +108,30 @@ def _as_rgb_float(image: np.ndarray) -> np.ndarray:
 
 #: The images scikit-image ships in its distribution (``skimage.data``), needing no download.
 SKIMAGE_BUNDLED = (
-    "astronaut", "brick", "camera", "cat", "cell", "checkerboard", "chelsea", "clock", "coffee", "coins",
-    "colorwheel", "grass", "gravel", "horse", "hubble_deep_field", "immunohistochemistry", "logo",
-    "microaneurysms", "moon", "page", "retina", "rocket", "shepp_logan_phantom", "text",
+    "astronaut",
+    "brick",
+    "camera",
+    "cat",
+    "cell",
+    "checkerboard",
+    "chelsea",
+    "clock",
+    "coffee",
+    "coins",
+    "colorwheel",
+    "grass",
+    "gravel",
+    "horse",
+    "hubble_deep_field",
+    "immunohistochemistry",
+    "logo",
+    "microaneurysms",
+    "moon",
+    "page",
+    "retina",
+    "rocket",
+    "shepp_logan_phantom",
+    "text",
 )
 
 
@@ -130,8 +150,10 @@ def check_images(names, source: str, folder: str | Path | None, min_side: int = 
             if source == "skimage" and name not in SKIMAGE_BUNDLED:
                 close = difflib.get_close_matches(name, SKIMAGE_BUNDLED, n=1)
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
-                msgs.append(f"{name!r} is not an image bundled with scikit-image{hint}; the bundled images: "
-                            f"{', '.join(SKIMAGE_BUNDLED)}")
+                msgs.append(
+                    f"{name!r} is not an image bundled with scikit-image{hint}; the bundled images: "
+                    f"{', '.join(SKIMAGE_BUNDLED)}"
+                )
                 continue
             image = load_image(name, source, folder)
         except (MissingImageError, ValueError) as exc:
@@ -141,7 +163,9 @@ def check_images(names, source: str, folder: str | Path | None, min_side: int = 
             msgs.append(f"image {name!r} in {folder} cannot be decoded ({type(exc).__name__}: {exc})")
             continue
         if min(image.shape[:2]) < min_side:
-            msgs.append(f"{name!r} is {image.shape[0]}x{image.shape[1]} pixels; the network needs {min_side} or more a side")
+            msgs.append(
+                f"{name!r} is {image.shape[0]}x{image.shape[1]} pixels; the network needs {min_side} or more a side"
+            )
     return msgs
 
 
@@ -169,8 +193,9 @@ def load_image(
     """
     if source == "skimage":
         if name not in SKIMAGE_BUNDLED:
-            raise ValueError(f"{name!r} is not an image bundled with scikit-image; the bundled images: "
-                             f"{', '.join(SKIMAGE_BUNDLED)}")
+            raise ValueError(
+                f"{name!r} is not an image bundled with scikit-image; the bundled images: {', '.join(SKIMAGE_BUNDLED)}"
+            )
         image = getattr(skimage.data, name)()
     elif source == "folder":
         if folder is None:
@@ -247,8 +272,6 @@ def fetch_paper_images(folder: str | Path, names=tuple(PAPER_IMAGES)) -> list[Pa
 # ---------------------------------------------------------------------------------------
 # Training: one loop for DIP, DIP-l1 and DOP, with checkpoints
 # ---------------------------------------------------------------------------------------
-
-
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -282,7 +282,9 @@ class _Run:
         """One update; returns the network's output before it and the loss."""
         cfg = self.cfg
         noise = torch.randn(self.z.shape, generator=self.noise_gen, device=self.device).mul_(cfg.input_noise_std)
-        with torch.autocast(device_type=self.device.type, dtype=self.amp or torch.float32, enabled=self.amp is not None):
+        with torch.autocast(
+            device_type=self.device.type, dtype=self.amp or torch.float32, enabled=self.amp is not None
+        ):
             out = self.net(self.z + noise)
         if self.gh:
             g, h = self.gh

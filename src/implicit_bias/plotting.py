@@ -92,8 +92,16 @@ def stamp_figure(fig, text: str) -> None:
     """Set ``text`` (small, grey, wrapped to the figure's width) under the figure."""
     width = max(60, int(fig.get_figwidth() * 22))
     with style():
-        fig.text(0.5, -0.01, textwrap.fill(text, width), ha="center", va="top", fontsize=6.5, color="0.35",
-                 transform=fig.transFigure)
+        fig.text(
+            0.5,
+            -0.01,
+            textwrap.fill(text, width),
+            ha="center",
+            va="top",
+            fontsize=6.5,
+            color="0.35",
+            transform=fig.transFigure,
+        )
 
 
 def save_figure(fig, path: str | Path) -> None:

@@ -100,6 +100,7 @@ def dop_descent(
     h0: torch.Tensor,
     alpha: torch.Tensor | float,
     lr: float,
+    *,
     steps: int,
     record_every: int = 100,
     X_true: torch.Tensor | None = None,
@@ -135,8 +136,7 @@ def dop_descent(
     B = Y.shape[0]
     if not (U0.shape[0] == g0.shape[0] == h0.shape[0] == B):
         raise ValueError(
-            f"Y, U0, g0, h0 must share the batch size, got {Y.shape[0]}, {U0.shape[0]}, "
-            f"{g0.shape[0]}, {h0.shape[0]}"
+            f"Y, U0, g0, h0 must share the batch size, got {Y.shape[0]}, {U0.shape[0]}, {g0.shape[0]}, {h0.shape[0]}"
         )
     alpha_t = torch.as_tensor(alpha, dtype=Y.dtype, device=Y.device).reshape(-1, 1, 1)
     if alpha_t.numel() not in (1, B):
@@ -148,16 +148,23 @@ def dop_descent(
     # Chunks run to the end one by one (a chunk's state stays in cache from step to step)
     # and, on CPU, on all threads at once; see :mod:`implicit_bias.batching`.
     slices = chunk_slices(B, chunk)
-    names = ["loss"] + (["rel_err_X"] if X_true is not None else []) + (
-        ["rel_err_S"] if S_true is not None else []
-    )
+    names = ["loss"] + (["rel_err_X"] if X_true is not None else []) + (["rel_err_S"] if S_true is not None else [])
     marks = record_steps(steps, record_every)
     with progress_bar(steps * len(slices), desc) as bar:
         parts = map_chunks(
             lambda c: _dop_chunk(
-                Y[c], U0[c], g0[c], h0[c], alpha_t[c] if alpha_t.numel() > 1 else alpha_t,
-                lr=lr, steps=steps, record_every=record_every, names=names,
-                X_true=None if X_true is None else X_true[c], S_true=None if S_true is None else S_true[c], bar=bar,
+                Y[c],
+                U0[c],
+                g0[c],
+                h0[c],
+                alpha_t[c] if alpha_t.numel() > 1 else alpha_t,
+                lr=lr,
+                steps=steps,
+                record_every=record_every,
+                names=names,
+                X_true=None if X_true is None else X_true[c],
+                S_true=None if S_true is None else S_true[c],
+                bar=bar,
             ),
             slices,
             Y.device,
@@ -257,6 +264,7 @@ def mf_l1_descent(
     Y: torch.Tensor,
     U0: torch.Tensor,
     lr: float,
+    *,
     steps: int,
     record_every: int = 100,
     X_true: torch.Tensor | None = None,
@@ -298,7 +306,6 @@ def mf_l1_descent(
     diverged |= ~torch.isfinite(X).all(dim=(-2, -1))
     its, curves = rec.result()
     return DescentResult(X, torch.zeros_like(X), its, curves, diverged, steps_run)
-
 
 
 def learning_rate_ratio(alpha: float | None, n: int) -> float:

@@ -90,16 +90,18 @@ def scorecard(
     for sweep, settings in sweeps.items():
         for claim in claims(settings["kind"]):
             ours, verdict = _judge(claim, size, settings, tables.get(sweep, {}))
-            rows.append({
-                "claim_id": f"{sweep}:{claim.key}",
-                "claim": claim.text.format(**settings),
-                "figure": figure_of(figures, sweep, claim.plot),
-                "sweep": sweep,
-                "paper": claim.paper,
-                "ours": ours,
-                "size": size,
-                "holds": verdict,
-            })
+            rows.append(
+                {
+                    "claim_id": f"{sweep}:{claim.key}",
+                    "claim": claim.text.format(**settings),
+                    "figure": figure_of(figures, sweep, claim.plot),
+                    "sweep": sweep,
+                    "paper": claim.paper,
+                    "ours": ours,
+                    "size": size,
+                    "holds": verdict,
+                }
+            )
     return tidy(rows)
 
 
@@ -137,8 +139,11 @@ def to_markdown(card: pd.DataFrame, commit: str = "", code: dict | None = None, 
     """
     counts = card["holds"].value_counts()
     judged = counts.get(HOLDS, 0) + counts.get(FAILS, 0)
-    others = [(NOT_REACHED, "regime not reached at this size"), (DIVERGED, "every run diverged"),
-              (NO_DATA, "without data")]
+    others = [
+        (NOT_REACHED, "regime not reached at this size"),
+        (DIVERGED, "every run diverged"),
+        (NO_DATA, "without data"),
+    ]
     head = (
         f"# Replication scorecard\n\nSize: `{card['size'].iloc[0] if len(card) else '?'}`"
         + (f", commit `{commit}`" if commit else "")

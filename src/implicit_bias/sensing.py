@@ -238,8 +238,7 @@ def _check_args(lr: float, steps: int, U0: torch.Tensor, A_flat: torch.Tensor):
     check_descent_args(lr, steps)
     d = U0.shape[-2]
     if A_flat.shape[-1] != d * d:
-        raise ValueError(f"the operator acts on {A_flat.shape[-1]} entries, "
-                         f"U0 is {tuple(U0.shape)}")
+        raise ValueError(f"the operator acts on {A_flat.shape[-1]} entries, U0 is {tuple(U0.shape)}")
 
 
 def _finish(U, train, test, steps_run, restarts) -> SensingRun:
@@ -264,6 +263,7 @@ def _descent(
     U0: torch.Tensor,
     lr: float,
     steps: int,
+    *,
     restart: Callable[[int, torch.Tensor], torch.Tensor | None] | None,
     sync_every: int,
     desc: str | None,
@@ -309,6 +309,7 @@ def sensing_descent(
     U0: torch.Tensor,
     lr: float,
     steps: int,
+    *,
     sync_every: int = 100,
     desc: str | None = None,
 ) -> SensingRun:
@@ -327,7 +328,7 @@ def sensing_descent(
     :returns: a :class:`SensingRun`; a run that produces non-finite values is flagged
         (``diverged``), not raised.
     """
-    U, train, test, steps_run = _descent(A, b, X, U0, lr, steps, None, sync_every, desc)
+    U, train, test, steps_run = _descent(A, b, X, U0, lr, steps, restart=None, sync_every=sync_every, desc=desc)
     return _finish(U, train, test, steps_run, [[] for _ in range(U0.shape[0])])
 
 
@@ -338,6 +339,7 @@ def restarted_descent(
     U0: torch.Tensor,
     lr: float,
     steps: int,
+    *,
     window: int,
     tau: float,
     rank0: int,
@@ -385,8 +387,10 @@ def restarted_descent(
     if not 0 < factor < 1:
         raise ValueError(f"factor must be in (0, 1), got {factor}")
     if rank_step < 0 or min_rank < 1 or rank0 < min_rank:
-        raise ValueError(f"need rank_step >= 0 and 1 <= min_rank <= rank0, got "
-                         f"rank_step={rank_step}, min_rank={min_rank}, rank0={rank0}")
+        raise ValueError(
+            f"need rank_step >= 0 and 1 <= min_rank <= rank0, got "
+            f"rank_step={rank_step}, min_rank={min_rank}, rank0={rank0}"
+        )
     B = U0.shape[0]
     ranks = [rank0] * B
     norms = [float(norm0)] * B
@@ -414,5 +418,5 @@ def restarted_descent(
 
         return replace
 
-    U, train, test, steps_run = _descent(A, b, X, U0, lr, steps, restart, window, desc)
+    U, train, test, steps_run = _descent(A, b, X, U0, lr, steps, restart=restart, sync_every=window, desc=desc)
     return _finish(U, train, test, steps_run, restarts)

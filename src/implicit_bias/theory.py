@@ -140,6 +140,7 @@ def sensing_dop_descent(
     alpha: torch.Tensor,
     lr: float,
     steps: int,
+    *,
     record_every: int = 100,
     desc: str | None = None,
 ) -> DescentResult:
@@ -184,8 +185,8 @@ def sensing_dop_descent(
         raise ValueError("gamma and alpha must be > 0")
     A = 0.5 * (A + A.mT)
     # Flattened views for batched matrix products: one bmm per operator application.
-    A_rows = A.flatten(-2)                      # (P, m, n*n): A(X) = X_flat @ A_rows^T
-    A_cols = A_rows.mT.contiguous()             # (P, n*n, m)
+    A_rows = A.flatten(-2)  # (P, m, n*n): A(X) = X_flat @ A_rows^T
+    A_cols = A_rows.mT.contiguous()  # (P, n*n, m)
     U = (gamma.reshape(P * K, 1, 1) * torch.eye(n, **to)).contiguous()
     g = gamma.unsqueeze(-1).expand(P, K, m).clone()
     h = g.clone()
@@ -206,8 +207,9 @@ def sensing_dop_descent(
                 # (X, y - A(X)) is feasible, so its objective bounds the optimum from above.
                 feasible = trace + (s - r).abs().sum(-1) / alpha
                 residual = torch.linalg.vector_norm(r, dim=-1) / y_norm
-                rec.put(k, residual=residual.flatten(), objective=objective.flatten(),
-                        objective_feasible=feasible.flatten())
+                rec.put(
+                    k, residual=residual.flatten(), objective=objective.flatten(), objective_feasible=feasible.flatten()
+                )
                 # The only host synchronisation: at recorded steps, to stop runs that blew up.
                 diverged |= ~torch.isfinite(residual)
                 if bool(diverged.all()):
@@ -252,8 +254,7 @@ def _solve(problem, solver: str, tolerance: float) -> None:
     if solver == "SCS":
         problem.solve(solver="SCS", eps_abs=tolerance, eps_rel=tolerance, max_iters=200_000)
     elif solver == "CLARABEL":
-        problem.solve(solver="CLARABEL", tol_gap_abs=tolerance, tol_gap_rel=tolerance,
-                      tol_feas=tolerance)
+        problem.solve(solver="CLARABEL", tol_gap_abs=tolerance, tol_gap_rel=tolerance, tol_feas=tolerance)
     else:
         raise ValueError(f"solver must be CLARABEL or SCS, got {solver!r}")
 
@@ -330,6 +331,7 @@ def preconditioned_descent(
     weights: torch.Tensor,
     step: float,
     steps: int,
+    *,
     record_every: int = 100,
     references: dict[str, torch.Tensor] | None = None,
     desc: str | None = None,
@@ -392,9 +394,7 @@ def preconditioned_descent(
 # ---------------------------------------------------------------------------------------
 
 
-def convex_rpca_psd(
-    Y: np.ndarray, lam: float, solver: str = "SCS", tolerance: float = 1e-7
-) -> ConvexSolution:
+def convex_rpca_psd(Y: np.ndarray, lam: float, solver: str = "SCS", tolerance: float = 1e-7) -> ConvexSolution:
     r"""Robust PCA with a PSD low-rank part, solved by cvxpy (paper eq. 8 with
     :math:`\mathcal A` the identity).
 

@@ -17,15 +17,15 @@ for kind in KINDS:
             "logs/{sweep}/{cell}.log",
         wildcard_constraints:
             sweep=sweeps_of(kind),
-        params:
-            job=job_params,
-            code=CODE[kind],
+        conda:
+            "../../environment.yml"
         threads: lambda w: job_resources(w)["threads"]
         resources:
             gpu=lambda w: job_resources(w)["gpu"],
             mem_mb=lambda w: job_resources(w)["mem_mb"],
             runtime=lambda w: job_resources(w)["runtime"],
-        conda:
-            "../../environment.yml"
+        params:
+            job=job_params,
+            code=CODE[kind],
         script:
             "../scripts/run_cell.py"

@@ -17,14 +17,14 @@ rule figure:
             category="Figures",
             labels={"figure": "{figure}", "format": "png"},
         ),
-    params:
-        spec=figure_params,
-        caption=figure_caption,
-        stamp=figure_stamp,
     log:
         "logs/figures/{figure}.log",
     localrule: True
     conda:
         "../../environment.yml"
+    params:
+        spec=figure_params,
+        caption=figure_caption,
+        stamp=figure_stamp,
     script:
         "../scripts/plot_figure.py"

@@ -8,16 +8,16 @@ rule scorecard:
     output:
         csv=report("results/scorecard.csv", caption="../report/scorecard.rst", category="Scorecard"),
         md="results/scorecard.md",
+    log:
+        "logs/scorecard.log",
+    localrule: True
+    conda:
+        "../../environment.yml"
     params:
         size=CONFIG["size"],
         sweeps=SWEEPS,
         figures=FIGURES,
         code={s: CODE[settings["kind"]] for s, settings in SWEEPS.items()},
         commit=source_commit(),
-    log:
-        "logs/scorecard.log",
-    localrule: True
-    conda:
-        "../../environment.yml"
     script:
         "../scripts/scorecard.py"

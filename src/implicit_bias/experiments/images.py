@@ -86,7 +86,12 @@ def run_image(ctx: Context, cell: dict):
     run_seed = int(init_rng.integers(2**62))
     cfg = RecoveryConfig.from_settings(s, method=method, width=width)
     res = recover_image(
-        noisy, clean, cfg, run_seed, ctx.device, checkpoint=ctx.outdir / "checkpoint.pt",
+        noisy,
+        clean,
+        cfg,
+        run_seed,
+        ctx.device,
+        checkpoint=ctx.outdir / "checkpoint.pt",
         desc=ctx.label(f"{image} p={p:g} {method} width={width}"),
     )
     out = ctx.outdir
@@ -99,13 +104,28 @@ def run_image(ctx: Context, cell: dict):
     reported = res.psnr_last if method == "dop" else res.best_psnr
     used_amp = cfg.amp if ctx.device.type == "cuda" else "float32"
     row = {
-        "method": method, "cell": ctx.outdir.name, "trial": 0, "seed": run_seed,
-        "image": image, "p": p, "width": width, "steps": s["steps"], "lr": s["lr"], "alpha": s["alpha"],
-        "init_scale": s["init_scale"], "image_shape": f"{clean.shape[0]}x{clean.shape[1]}",
-        "psnr": reported, "psnr_last": res.psnr_last, "psnr_best": res.best_psnr,
-        "iter_best": res.best_iteration, "psnr_input": psnr(clean, noisy),
-        "loss_last": res.loss[-1] if res.loss else float("nan"), "diverged": res.diverged,
-        "resumed_from": res.resumed_from, "steps_per_s": res.steps_per_s, "amp": used_amp,
+        "method": method,
+        "cell": ctx.outdir.name,
+        "trial": 0,
+        "seed": run_seed,
+        "image": image,
+        "p": p,
+        "width": width,
+        "steps": s["steps"],
+        "lr": s["lr"],
+        "alpha": s["alpha"],
+        "init_scale": s["init_scale"],
+        "image_shape": f"{clean.shape[0]}x{clean.shape[1]}",
+        "psnr": reported,
+        "psnr_last": res.psnr_last,
+        "psnr_best": res.best_psnr,
+        "iter_best": res.best_iteration,
+        "psnr_input": psnr(clean, noisy),
+        "loss_last": res.loss[-1] if res.loss else float("nan"),
+        "diverged": res.diverged,
+        "resumed_from": res.resumed_from,
+        "steps_per_s": res.steps_per_s,
+        "amp": used_amp,
     }
     curves = pd.DataFrame({"iteration": res.iterations, "psnr": res.psnr, "loss": res.loss})
     for key, value in reversed([("method", method), ("image", image), ("p", p), ("width", width), ("trial", 0)]):
@@ -125,7 +145,7 @@ def _run_label(method: str, width: int) -> str:
 
 
 def _draw_width_curves(tables):
-    (sweep, tab), = tables.items()
+    ((sweep, tab),) = tables.items()
     s, curves = tab["settings"], tab["curves"]
     keys = list(dict.fromkeys(zip(curves["image"], curves["p"], strict=True))) if not curves.empty else []
     fig, axes = figure(max(len(keys), 1), 1, width=3.8, height=2.8)
@@ -155,20 +175,26 @@ def _settings_text(s: dict) -> str:
     source = "scikit-image's bundled images" if s["image_source"] == "skimage" else "the paper's images"
     ours = ""
     if (s["lr"], s["alpha"]) != (1.0, 500.0):
-        ours = (f" The step sizes are ours (lr = {s['lr']:g} for theta, alpha * lr = {s['alpha'] * s['lr']:g} "
-                f"for g, h; the paper: 1 and 500), chosen so that this reduced size shows the effect "
-                f"in {s['steps']} steps.")
-    return (f"Images: {source}, {size}. {s['steps']} steps of plain gradient descent, lr = {s['lr']:g}, "
-            f"alpha = {s['alpha']:g}, g0, h0 ~ N(0, {s['init_scale']:g}^2), PSNR recorded every "
-            f"{s['record_every']} steps.{ours}")
+        ours = (
+            f" The step sizes are ours (lr = {s['lr']:g} for theta, alpha * lr = {s['alpha'] * s['lr']:g} "
+            f"for g, h; the paper: 1 and 500), chosen so that this reduced size shows the effect "
+            f"in {s['steps']} steps."
+        )
+    return (
+        f"Images: {source}, {size}. {s['steps']} steps of plain gradient descent, lr = {s['lr']:g}, "
+        f"alpha = {s['alpha']:g}, g0, h0 ~ N(0, {s['init_scale']:g}^2), PSNR recorded every "
+        f"{s['record_every']} steps.{ours}"
+    )
 
 
 def _caption_width_curves(settings):
-    (sweep, s), = settings.items()
+    ((sweep, s),) = settings.items()
     runs = ", ".join(f"{m} width {w}" for m, w in runs_of(s))
-    return (f"PSNR against iteration for robust image recovery (sweep {sweep}; You et al. 2020, Fig. 1b): "
-            f"{runs}. DIP-l1 needs the right width or an early stop; DOP needs neither. "
-            f"{_settings_text(s)}")
+    return (
+        f"PSNR against iteration for robust image recovery (sweep {sweep}; You et al. 2020, Fig. 1b): "
+        f"{runs}. DIP-l1 needs the right width or an early stop; DOP needs neither. "
+        f"{_settings_text(s)}"
+    )
 
 
 _SHORT_LABELS = {"dip": "DIP", "dip_l1": "DIP-$\\ell_1$", "dop": "DOP"}
@@ -213,8 +239,11 @@ def _draw_gallery(tables):
                 # recorded step (an oracle early stop).
                 name = "final.png" if col == "dop" else "best.png"
                 img = _read_image(cells / row["cell"] / name)
-                text = (f"PSNR = {row['psnr_last']:.2f} (last)" if col == "dop"
-                        else f"PSNR = {row['psnr_best']:.2f} (it. {int(row['iter_best'])})")
+                text = (
+                    f"PSNR = {row['psnr_last']:.2f} (last)"
+                    if col == "dop"
+                    else f"PSNR = {row['psnr_best']:.2f} (it. {int(row['iter_best'])})"
+                )
                 title = _SHORT_LABELS[col]
             else:
                 img, text, title = None, "not run", _SHORT_LABELS[col]
@@ -233,10 +262,12 @@ def _caption_gallery(settings):
     for sweep, s in settings.items():
         parts.append(f"sweep {sweep}: images {', '.join(s['images'])} at p = {', '.join(f'{p:g}' for p in s['p'])}")
     s = next(iter(settings.values()))
-    return (f"Robust image recovery from salt-and-pepper corruption (You et al. 2020, Figs. 3 and 5): "
-            f"corrupted input, DIP, DIP-l1, DOP and the clean image, PSNR under each ({'; '.join(parts)}). "
-            f"DIP and DIP-l1 are shown at their best recorded step (an oracle early stop, as in the paper), "
-            f"DOP at its last iterate. {_settings_text(s)}")
+    return (
+        f"Robust image recovery from salt-and-pepper corruption (You et al. 2020, Figs. 3 and 5): "
+        f"corrupted input, DIP, DIP-l1, DOP and the clean image, PSNR under each ({'; '.join(parts)}). "
+        f"DIP and DIP-l1 are shown at their best recorded step (an oracle early stop, as in the paper), "
+        f"DOP at its last iterate. {_settings_text(s)}"
+    )
 
 
 def _draw_curves(tables):
@@ -262,24 +293,30 @@ def _draw_curves(tables):
                 if run.empty:
                     continue
                 run = run[run["width"] == run["width"].max()].sort_values("iteration")
-                ax.plot(run["iteration"], run["psnr"], color=METHOD_COLORS[method], label=METHOD_LABELS[method],
-                        ls="-" if method == "dop" else ("--" if method == "dip_l1" else ":"))
+                ax.plot(
+                    run["iteration"],
+                    run["psnr"],
+                    color=METHOD_COLORS[method],
+                    label=METHOD_LABELS[method],
+                    ls="-" if method == "dop" else ("--" if method == "dip_l1" else ":"),
+                )
             ax.set_title(f"{image}, p = {p:g}")
             ax.set_xlabel("iteration")
             ax.set_ylabel(f"{sweep}\nPSNR (dB)" if c == 0 else "PSNR (dB)")
     if rows:
         handles, labels = axes[0, 0].get_legend_handles_labels()
-        fig.legend(handles, labels, loc="lower center", ncol=len(labels), frameon=False,
-                   bbox_to_anchor=(0.5, 1.0))
+        fig.legend(handles, labels, loc="lower center", ncol=len(labels), frameon=False, bbox_to_anchor=(0.5, 1.0))
     fig.tight_layout()
     return fig
 
 
 def _caption_curves(settings):
     s = next(iter(settings.values()))
-    return (f"PSNR against iteration for the runs of the gallery and the corruption levels "
-            f"(sweeps {', '.join(settings)}; You et al. 2020, Fig. 4 of the NeurIPS version): DIP-l1 "
-            f"peaks and then fits the corruption, DOP climbs and stays. {_settings_text(s)}")
+    return (
+        f"PSNR against iteration for the runs of the gallery and the corruption levels "
+        f"(sweeps {', '.join(settings)}; You et al. 2020, Fig. 4 of the NeurIPS version): DIP-l1 "
+        f"peaks and then fits the corruption, DOP climbs and stays. {_settings_text(s)}"
+    )
 
 
 # ---------------------------------------------------------------------------------------
@@ -335,8 +372,9 @@ def _width_overfits(s, tables):
     dop = summary[summary["method"] == "dop"]
     drop_l1 = float((wide["psnr_best"] - wide["psnr_last"]).mean())
     drop_dop = float((dop["psnr_best"] - dop["psnr_last"]).mean())
-    return (f"DIP-l1 width {int(wide['width'].max())} falls {drop_l1:.2f} dB from its best; "
-            f"DOP falls {drop_dop:.2f} dB"), drop_l1 >= 1.0 and drop_dop <= 0.5
+    return (
+        f"DIP-l1 width {int(wide['width'].max())} falls {drop_l1:.2f} dB from its best; DOP falls {drop_dop:.2f} dB"
+    ), drop_l1 >= 1.0 and drop_dop <= 0.5
 
 
 def _paper_table(s, tables):
@@ -368,16 +406,28 @@ def _noise_dop_vs_l1_check(s, tables):
 FAMILY = Family(
     kinds={
         "image_width": Kind(
-            cells=image_cells, run=run_image, plots=("image_width_curves",), resources=image_resources,
-            files=CELL_FILES, preflight=image_preflight,
+            cells=image_cells,
+            run=run_image,
+            plots=("image_width_curves",),
+            resources=image_resources,
+            files=CELL_FILES,
+            preflight=image_preflight,
         ),
         "image_gallery": Kind(
-            cells=image_cells, run=run_image, plots=("image_gallery", "image_curves"), resources=image_resources,
-            files=CELL_FILES, preflight=image_preflight,
+            cells=image_cells,
+            run=run_image,
+            plots=("image_gallery", "image_curves"),
+            resources=image_resources,
+            files=CELL_FILES,
+            preflight=image_preflight,
         ),
         "image_noise": Kind(
-            cells=image_cells, run=run_image, plots=("image_gallery", "image_curves"), resources=image_resources,
-            files=CELL_FILES, preflight=image_preflight,
+            cells=image_cells,
+            run=run_image,
+            plots=("image_gallery", "image_curves"),
+            resources=image_resources,
+            files=CELL_FILES,
+            preflight=image_preflight,
         ),
     },
     plots={
@@ -387,31 +437,68 @@ FAMILY = Family(
     },
     claims={
         "image_gallery": [
-            Claim("dop_ends_above_dip_l1", "At p = 0.5, DOP's last iterate is at least DIP-l1's last iterate on "
-                  "every image", "image_gallery", "DOP highest PSNR (Fig. 3)", ("quick", "paper"),
-                  _dop_vs_dip_l1_last),
-            Claim("dop_no_early_stop", "DOP needs no early stopping: its last iterate is within 0.5 dB of its best, "
-                  "on every image", "image_curves", "no early stopping needed", ("quick", "paper"),
-                  _dop_no_early_stop),
-            Claim("dip_l1_needs_early_stop", "DIP-l1 needs early stopping: it ends >= 1 dB below its best on at "
-                  "least half the images", "image_curves", "case-dependent early stopping essential",
-                  ("quick", "paper"), _dip_l1_needs_stop),
-            Claim("dop_beats_stopped", "DOP's last iterate beats the best early-stopped DIP and DIP-l1 on every "
-                  "image", "image_gallery", "DOP highest PSNR despite oracle stopping (Fig. 3)", ("quick", "paper"),
-                  _dop_beats_stopped),
+            Claim(
+                "dop_ends_above_dip_l1",
+                "At p = 0.5, DOP's last iterate is at least DIP-l1's last iterate on every image",
+                "image_gallery",
+                "DOP highest PSNR (Fig. 3)",
+                ("quick", "paper"),
+                _dop_vs_dip_l1_last,
+            ),
+            Claim(
+                "dop_no_early_stop",
+                "DOP needs no early stopping: its last iterate is within 0.5 dB of its best, on every image",
+                "image_curves",
+                "no early stopping needed",
+                ("quick", "paper"),
+                _dop_no_early_stop,
+            ),
+            Claim(
+                "dip_l1_needs_early_stop",
+                "DIP-l1 needs early stopping: it ends >= 1 dB below its best on at least half the images",
+                "image_curves",
+                "case-dependent early stopping essential",
+                ("quick", "paper"),
+                _dip_l1_needs_stop,
+            ),
+            Claim(
+                "dop_beats_stopped",
+                "DOP's last iterate beats the best early-stopped DIP and DIP-l1 on every image",
+                "image_gallery",
+                "DOP highest PSNR despite oracle stopping (Fig. 3)",
+                ("quick", "paper"),
+                _dop_beats_stopped,
+            ),
         ],
         "image_width": [
-            Claim("width_overfits", "DIP-l1 at the larger width overfits (falls >= 1 dB from its best) while DOP at "
-                  "the same width does not (<= 0.5 dB)", "image_width_curves", "Fig. 1b", ("quick", "paper"),
-                  _width_overfits),
+            Claim(
+                "width_overfits",
+                "DIP-l1 at the larger width overfits (falls >= 1 dB from its best) while DOP at "
+                "the same width does not (<= 0.5 dB)",
+                "image_width_curves",
+                "Fig. 1b",
+                ("quick", "paper"),
+                _width_overfits,
+            ),
         ],
         "image_noise": [
-            Claim("paper_psnr_table", "F16 PSNRs at p = 0.1, 0.3, 0.5, 0.7 match the paper's table within 1 dB "
-                  "(DIP and DIP-l1 best, DOP last)", "image_gallery", "the paper's supplement, Fig. 5 text",
-                  ("paper",), _paper_table),
-            Claim("dop_ends_above_dip_l1", "DOP's last iterate is at least DIP-l1's last iterate at p >= 0.3",
-                  "image_gallery", "DOP ahead at high corruption (Fig. 4)", ("quick", "paper"),
-                  _noise_dop_vs_l1_check),
+            Claim(
+                "paper_psnr_table",
+                "F16 PSNRs at p = 0.1, 0.3, 0.5, 0.7 match the paper's table within 1 dB "
+                "(DIP and DIP-l1 best, DOP last)",
+                "image_gallery",
+                "the paper's supplement, Fig. 5 text",
+                ("paper",),
+                _paper_table,
+            ),
+            Claim(
+                "dop_ends_above_dip_l1",
+                "DOP's last iterate is at least DIP-l1's last iterate at p >= 0.3",
+                "image_gallery",
+                "DOP ahead at high corruption (Fig. 4)",
+                ("quick", "paper"),
+                _noise_dop_vs_l1_check,
+            ),
         ],
     },
 )

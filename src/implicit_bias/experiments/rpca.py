@@ -81,7 +81,16 @@ def _dop_trials(ctx: Context, s: dict, alpha: float, trials):
     X, S, seeds, init_rngs = planted_batch(ctx, s, trials, rank=s["rank"], p=s["p"])
     U0, g0, h0 = dop_init(init_rngs, s["n"], s["init_scale"], X)
     result = dop_descent(
-        X + S, U0, g0, h0, alpha, s["lr"], s["steps"], s["record_every"], X, S,
+        X + S,
+        U0,
+        g0,
+        h0,
+        alpha,
+        s["lr"],
+        steps=s["steps"],
+        record_every=s["record_every"],
+        X_true=X,
+        S_true=S,
         desc=ctx.label(f"dop alpha={alpha:.4g}"),
     )
     return X, S, seeds, result
@@ -95,13 +104,28 @@ def run_alpha(ctx: Context, cell: dict):
     err_x = relative_error(res.X, X).cpu().numpy()
     err_s = relative_error(res.S, S).cpu().numpy()
     diverged = res.diverged.cpu().numpy()
-    params = {"n": s["n"], "rank": s["rank"], "p": s["p"], "alpha": alpha, "lambda": 1.0 / alpha,
-              "steps": s["steps"], "lr": s["lr"], "init_scale": s["init_scale"]}
+    params = {
+        "n": s["n"],
+        "rank": s["rank"],
+        "p": s["p"],
+        "alpha": alpha,
+        "lambda": 1.0 / alpha,
+        "steps": s["steps"],
+        "lr": s["lr"],
+        "init_scale": s["init_scale"],
+    }
     rows = [
-        {"method": "dop", "cell": cell_id({"alpha": alpha}), "trial": t, "seed": seeds[i],
-         **params, "rel_err_X": err_x[i], "rel_err_S": err_s[i],
-         "success": bool(err_x[i] < s["success_threshold"]) and not diverged[i],
-         "diverged": bool(diverged[i])}
+        {
+            "method": "dop",
+            "cell": cell_id({"alpha": alpha}),
+            "trial": t,
+            "seed": seeds[i],
+            **params,
+            "rel_err_X": err_x[i],
+            "rel_err_S": err_s[i],
+            "success": bool(err_x[i] < s["success_threshold"]) and not diverged[i],
+            "diverged": bool(diverged[i]),
+        }
         for i, t in enumerate(trials)
     ]
     curves = curves_frame(res, {"method": "dop", "alpha": alpha}, trials)
@@ -126,17 +150,29 @@ def run_curves(ctx: Context, cell: dict):
         X, S, seeds, init_rngs = planted_batch(ctx, s, trials, rank=rank, p=s["p"])
         k = rank if method == "mf_l1_exact" else n
         U0 = torch.from_numpy(np.stack([r.normal(0.0, s["mf_init_scale"], (n, k)) for r in init_rngs])).to(X)
-        res = mf_l1_descent(X + S, U0, s["mf_lr"], s["steps"], s["record_every"], X,
-                            desc=ctx.label(method))
+        res = mf_l1_descent(
+            X + S, U0, s["mf_lr"], steps=s["steps"], record_every=s["record_every"], X_true=X, desc=ctx.label(method)
+        )
         extra = {"lr": s["mf_lr"], "init_scale": s["mf_init_scale"], "width": k}
     err_x = relative_error(res.X, X).cpu().numpy()
     curve_x = res.curves["rel_err_X"].cpu().numpy()
     best = np.nanmin(curve_x, axis=0)
     diverged = res.diverged.cpu().numpy()
     rows = [
-        {"method": method, "cell": cell_id({"method": method}), "trial": t, "seed": seeds[i],
-         "n": n, "rank": rank, "p": s["p"], "steps": s["steps"], **extra,
-         "rel_err_X": err_x[i], "rel_err_X_best": best[i], "diverged": bool(diverged[i])}
+        {
+            "method": method,
+            "cell": cell_id({"method": method}),
+            "trial": t,
+            "seed": seeds[i],
+            "n": n,
+            "rank": rank,
+            "p": s["p"],
+            "steps": s["steps"],
+            **extra,
+            "rel_err_X": err_x[i],
+            "rel_err_X_best": best[i],
+            "diverged": bool(diverged[i]),
+        }
         for i, t in enumerate(trials)
     ]
     curves = curves_frame(res, {"method": method}, trials)
@@ -149,18 +185,28 @@ def run_curves(ctx: Context, cell: dict):
 
 
 def _draw_alpha_sweep(tables):
-    (sweep, tab), = tables.items()
+    ((sweep, tab),) = tables.items()
     s, summary = tab["settings"], tab["summary"]
     fig, axes = figure(1, 1, width=3.6, height=2.7)
     ax = axes[0, 0]
-    for metric, label, marker, color in (("rel_err_X", "$\\|\\tilde X - X_*\\|_F / \\|X_*\\|_F$", "o", "#d62728"),
-                                         ("rel_err_S", "$\\|\\tilde S - S_*\\|_F / \\|S_*\\|_F$", "s", "#1f77b4")):
+    for metric, label, marker, color in (
+        ("rel_err_X", "$\\|\\tilde X - X_*\\|_F / \\|X_*\\|_F$", "o", "#d62728"),
+        ("rel_err_S", "$\\|\\tilde S - S_*\\|_F / \\|S_*\\|_F$", "s", "#1f77b4"),
+    ):
         band = mean_band(summary, "alpha", metric)
         ax.plot(band["alpha"], band["mean"], marker=marker, ms=3.5, color=color, label=label)
         ax.fill_between(band["alpha"], band["lo"].clip(lower=0), band["hi"], color=color, alpha=0.2, lw=0)
     ax.axvline(math.sqrt(s["n"]), color="0.3", ls="--", lw=1)
-    ax.annotate("$\\alpha=\\sqrt{n}$", (math.sqrt(s["n"]), 0.97), xycoords=ax.get_xaxis_transform(),
-                xytext=(3, 0), textcoords="offset points", va="top", fontsize=8, color="0.3")
+    ax.annotate(
+        "$\\alpha=\\sqrt{n}$",
+        (math.sqrt(s["n"]), 0.97),
+        xycoords=ax.get_xaxis_transform(),
+        xytext=(3, 0),
+        textcoords="offset points",
+        va="top",
+        fontsize=8,
+        color="0.3",
+    )
     ax.set_xscale("log")
     ax.set_xlabel("learning-rate ratio $\\alpha$")
     ax.set_ylabel("relative error")
@@ -170,7 +216,7 @@ def _draw_alpha_sweep(tables):
 
 
 def _caption_alpha_sweep(settings):
-    (sweep, s), = settings.items()
+    ((sweep, s),) = settings.items()
     trials = s["trials"]
     return (
         f"Relative error of the low-rank (X) and sparse (S) estimates of double "
@@ -183,7 +229,7 @@ def _caption_alpha_sweep(settings):
 
 
 def _draw_curves(tables):
-    (sweep, tab), = tables.items()
+    ((sweep, tab),) = tables.items()
     s, curves = tab["settings"], tab["curves"]
     fig, axes = figure(1, 1, width=3.6, height=2.7)
     ax = axes[0, 0]
@@ -203,7 +249,7 @@ def _draw_curves(tables):
 
 
 def _caption_curves(settings):
-    (sweep, s), = settings.items()
+    ((sweep, s),) = settings.items()
     trials = s["trials"]
     alpha = learning_rate_ratio(s["alpha"], s["n"])
     return (
@@ -245,8 +291,10 @@ def _mean_curve(curves, method):
 def _mf_over_overfits(s, tables):
     curve = _mean_curve(tables["curves"], "mf_l1_over")
     ratio = curve.iloc[-1] / curve.min()
-    return (f"min {curve.min():.3g} at iteration {int(curve.idxmin())}, final {curve.iloc[-1]:.3g} "
-            f"({ratio:.1f}x its minimum)"), bool(ratio >= 5)
+    return (
+        f"min {curve.min():.3g} at iteration {int(curve.idxmin())}, final {curve.iloc[-1]:.3g} "
+        f"({ratio:.1f}x its minimum)"
+    ), bool(ratio >= 5)
 
 
 def _final_below(method):
@@ -260,12 +308,16 @@ def _final_below(method):
 FAMILY = Family(
     kinds={
         "rpca_alpha": Kind(
-            cells=alpha_cells, run=run_alpha, plots=("alpha_sweep",),
+            cells=alpha_cells,
+            run=run_alpha,
+            plots=("alpha_sweep",),
             # A paper-size job: about 35 s and 350 MB on one (busy) CPU core.
             resources=fixed_resources(mem_mb=1000, runtime=15),
         ),
         "rpca_curves": Kind(
-            cells=method_cells, run=run_curves, plots=("rpca_curves",),
+            cells=method_cells,
+            run=run_curves,
+            plots=("rpca_curves",),
             resources=fixed_resources(mem_mb=1000, runtime=15),
         ),
     },
@@ -275,19 +327,48 @@ FAMILY = Family(
     },
     claims={
         "rpca_alpha": [
-            Claim("best_alpha", "DOP's best learning-rate ratio is alpha = sqrt(n) (within a factor 1.5; n = {n})",
-                  "alpha_sweep", "best alpha = sqrt(n)", ("quick", "paper"), _best_alpha),
-            Claim("recovers_at_sqrt_n", "At alpha = sqrt(n), DOP recovers X (mean relative error < 0.1; "
-                  "r = {rank}, p = {p})", "alpha_sweep", "error near 0 at sqrt(n)", ("quick", "paper"),
-                  _error_at_root),
+            Claim(
+                "best_alpha",
+                "DOP's best learning-rate ratio is alpha = sqrt(n) (within a factor 1.5; n = {n})",
+                "alpha_sweep",
+                "best alpha = sqrt(n)",
+                ("quick", "paper"),
+                _best_alpha,
+            ),
+            Claim(
+                "recovers_at_sqrt_n",
+                "At alpha = sqrt(n), DOP recovers X (mean relative error < 0.1; r = {rank}, p = {p})",
+                "alpha_sweep",
+                "error near 0 at sqrt(n)",
+                ("quick", "paper"),
+                _error_at_root,
+            ),
         ],
         "rpca_curves": [
-            Claim("mf_over_overfits", "Over-parameterized MF-l1 overfits the corruptions (final error >= 5x its "
-                  "minimum)", "rpca_curves", "error falls, then rises", ("quick", "paper"), _mf_over_overfits),
-            Claim("mf_exact_recovers", "MF-l1 with the exact rank recovers X (final relative error < 0.1)",
-                  "rpca_curves", "recovers", ("quick", "paper"), _final_below("mf_l1_exact")),
-            Claim("dop_no_early_stop", "DOP recovers X without early stopping (final relative error < 0.1)",
-                  "rpca_curves", "recovers, no overfitting", ("quick", "paper"), _final_below("dop")),
+            Claim(
+                "mf_over_overfits",
+                "Over-parameterized MF-l1 overfits the corruptions (final error >= 5x its minimum)",
+                "rpca_curves",
+                "error falls, then rises",
+                ("quick", "paper"),
+                _mf_over_overfits,
+            ),
+            Claim(
+                "mf_exact_recovers",
+                "MF-l1 with the exact rank recovers X (final relative error < 0.1)",
+                "rpca_curves",
+                "recovers",
+                ("quick", "paper"),
+                _final_below("mf_l1_exact"),
+            ),
+            Claim(
+                "dop_no_early_stop",
+                "DOP recovers X without early stopping (final relative error < 0.1)",
+                "rpca_curves",
+                "recovers, no overfitting",
+                ("quick", "paper"),
+                _final_below("dop"),
+            ),
         ],
     },
 )

@@ -59,11 +59,25 @@ def run_row(ctx: Context, cell: dict):
     if method == "dop":
         alpha = _alpha(s)
         U0, g0, h0 = dop_init(init_rngs, n, s["init_scale"], X)
-        res = dop_descent(Y, U0, g0, h0, alpha, s["lr"], s["steps"], record_every=s["steps"],
-                          desc=ctx.label(f"dop rank={rank} ({len(ps)} problems)"))
+        res = dop_descent(
+            Y,
+            U0,
+            g0,
+            h0,
+            alpha,
+            s["lr"],
+            steps=s["steps"],
+            record_every=s["steps"],
+            desc=ctx.label(f"dop rank={rank} ({len(ps)} problems)"),
+        )
         X_hat, S_hat, diverged = res.X, res.S, res.diverged.cpu().numpy()
-        extra = {"alpha": alpha, "lambda": 1.0 / alpha, "steps": s["steps"], "lr": s["lr"],
-                 "init_scale": s["init_scale"]}
+        extra = {
+            "alpha": alpha,
+            "lambda": 1.0 / alpha,
+            "steps": s["steps"],
+            "lr": s["lr"],
+            "init_scale": s["init_scale"],
+        }
         per_trial = {}
     elif method == "apg":
         lam = _lambda(s)
@@ -71,8 +85,7 @@ def run_row(ctx: Context, cell: dict):
         X_hat, S_hat = res.X, res.S
         diverged = ~torch.isfinite(res.residual).cpu().numpy()
         extra = {"lambda": lam}
-        per_trial = {"iterations": res.iterations.cpu().numpy(),
-                     "converged": res.converged.cpu().numpy()}
+        per_trial = {"iterations": res.iterations.cpu().numpy(), "converged": res.converged.cpu().numpy()}
     else:
         raise ValueError(f"unknown method {method!r} for rpca_phase; known: dop, apg")
     err_x = relative_error(X_hat, X).cpu().numpy()
@@ -80,10 +93,19 @@ def run_row(ctx: Context, cell: dict):
     rows = []
     for i, seed in enumerate(seeds):
         ok = bool(err_x[i] < s["success_threshold"]) and not bool(diverged[i])
-        row = {"method": method, "cell": cell_id({"method": method, "rank": rank}),
-               "trial": trials[i % len(trials)], "seed": seed, **params, "p": ps[i], **extra,
-               "rel_err_X": err_x[i], "rel_err_S": err_s[i], "success": ok,
-               "diverged": bool(diverged[i])}
+        row = {
+            "method": method,
+            "cell": cell_id({"method": method, "rank": rank}),
+            "trial": trials[i % len(trials)],
+            "seed": seed,
+            **params,
+            "p": ps[i],
+            **extra,
+            "rel_err_X": err_x[i],
+            "rel_err_S": err_s[i],
+            "success": ok,
+            "diverged": bool(diverged[i]),
+        }
         row.update({k: v[i] for k, v in per_trial.items()})
         rows.append(row)
     return tidy(rows), None
@@ -113,20 +135,17 @@ def success_grid(summary: pd.DataFrame, method: str):
 
 
 def _draw(tables):
-    (sweep, tab), = tables.items()
+    ((sweep, tab),) = tables.items()
     s, summary = tab["settings"], tab["summary"].copy()
     summary["success"] = summary["success"].astype(float)
     methods = [m for m in ("apg", "dop") if m in set(summary["method"])]
-    fig, axes = figure(len(methods), 1, width=3.0, height=2.9, sharey=True,
-                       gridspec_kw={"wspace": 0.08})
-    titles = {"apg": f"APG (convex), $\\lambda = {_lambda(s):.3g}$",
-              "dop": f"DOP, $\\alpha = {_alpha(s):.3g}$"}
+    fig, axes = figure(len(methods), 1, width=3.0, height=2.9, sharey=True, gridspec_kw={"wspace": 0.08})
+    titles = {"apg": f"APG (convex), $\\lambda = {_lambda(s):.3g}$", "dop": f"DOP, $\\alpha = {_alpha(s):.3g}$"}
     mesh = None
     for ax, method in zip(axes[0], methods, strict=True):
         ranks, ps, frac = success_grid(summary, method)
         # One equal cell per grid point, as in the paper; ticks carry the values.
-        mesh = ax.imshow(frac, cmap="gray", vmin=0, vmax=1, origin="lower", aspect="auto",
-                         interpolation="nearest")
+        mesh = ax.imshow(frac, cmap="gray", vmin=0, vmax=1, origin="lower", aspect="auto", interpolation="nearest")
         _ticks(ax, ps, "x")
         _ticks(ax, ranks, "y")
         ax.set_title(titles[method])
@@ -135,13 +154,12 @@ def _draw(tables):
     axes[0, 0].set_ylabel("rank $r$")
     cbar = fig.colorbar(mesh, ax=list(axes[0]), fraction=0.04, pad=0.02)
     cbar.set_label("fraction of successful trials")
-    fig.suptitle(f"robust PCA phase transition, n = {s['n']}, {s['trials']} trials per cell",
-                 y=1.04, fontsize=9)
+    fig.suptitle(f"robust PCA phase transition, n = {s['n']}, {s['trials']} trials per cell", y=1.04, fontsize=9)
     return fig
 
 
 def _caption(settings):
-    (sweep, s), = settings.items()
+    ((sweep, s),) = settings.items()
     return (
         f"Fraction of successful recoveries (relative error of X below "
         f"{s['success_threshold']:g}) over {s['trials']} trials per cell (sweep {sweep}; "
@@ -192,27 +210,49 @@ def _dop_region(s, tables):
     frac = _fractions(tables["summary"])
     cells = {m: int((frac.xs(m, level="method") >= 0.5).sum()) for m in ("apg", "dop")}
     total = len(frac.xs("dop", level="method"))
-    return (f"cells with success >= 0.5: DOP {cells['dop']}, APG {cells['apg']} of {total}",
-            cells["dop"] >= cells["apg"])
+    return (
+        f"cells with success >= 0.5: DOP {cells['dop']}, APG {cells['apg']} of {total}",
+        cells["dop"] >= cells["apg"],
+    )
 
 
 FAMILY = Family(
     kinds={
         "rpca_phase": Kind(
-            cells=row_cells, run=run_row, plots=("phase_transition",),
+            cells=row_cells,
+            run=run_row,
+            plots=("phase_transition",),
             resources=fixed_resources(mem_mb=2000, runtime=120),
         ),
     },
     plots={"phase_transition": Plot(draw=_draw, caption=_caption, kinds=("rpca_phase",))},
     claims={
         "rpca_phase": [
-            Claim("easy_corner", "Both APG and DOP recover X in every trial with rank <= 3 and p <= 0.1",
-                  "phase_transition", "white corner (Figs. 2b, 2c)", ("quick", "paper"), _easy_corner),
-            Claim("hard_corner", "Both fail in every trial with rank >= 20 and p >= 0.4",
-                  "phase_transition", "black corner (Figs. 2b, 2c)", ("quick", "paper"), _hard_corner),
-            Claim("dop_region", "DOP (alpha = sqrt(n)) succeeds on at least as large a region as the convex "
-                  "program (lambda = 1/sqrt(n))", "phase_transition",
-                  "wide region, compared with APG (Figs. 2b, 2c)", ("quick", "paper"), _dop_region),
+            Claim(
+                "easy_corner",
+                "Both APG and DOP recover X in every trial with rank <= 3 and p <= 0.1",
+                "phase_transition",
+                "white corner (Figs. 2b, 2c)",
+                ("quick", "paper"),
+                _easy_corner,
+            ),
+            Claim(
+                "hard_corner",
+                "Both fail in every trial with rank >= 20 and p >= 0.4",
+                "phase_transition",
+                "black corner (Figs. 2b, 2c)",
+                ("quick", "paper"),
+                _hard_corner,
+            ),
+            Claim(
+                "dop_region",
+                "DOP (alpha = sqrt(n)) succeeds on at least as large a region as the convex "
+                "program (lambda = 1/sqrt(n))",
+                "phase_transition",
+                "wide region, compared with APG (Figs. 2b, 2c)",
+                ("quick", "paper"),
+                _dop_region,
+            ),
         ],
     },
 )

@@ -111,8 +111,16 @@ def run_init(ctx: Context, cell: dict):
             U0.append(random_factor(s["n"], r, norm, numpy_rng(seed)))
             runs.append((r, t, seed, data_seeds[t]))
     U0 = torch.from_numpy(np.stack(U0)).to(device=ctx.device, dtype=ctx.dtype)
-    res = sensing_descent(A, b, X, U0, lr, steps, sync_every=s["record_every"],
-                          desc=ctx.label(f"norm={short_number(norm)} lr={short_number(lr)}"))
+    res = sensing_descent(
+        A,
+        b,
+        X,
+        U0,
+        lr,
+        steps,
+        sync_every=s["record_every"],
+        desc=ctx.label(f"norm={short_number(norm)} lr={short_number(lr)}"),
+    )
     train, test = _final(res.train_error), _final(res.test_error)
     diverged = res.diverged.cpu().numpy()
     diverged_at = res.diverged_at.cpu().numpy()
@@ -121,18 +129,42 @@ def run_init(ctx: Context, cell: dict):
     te_all = res.test_error.cpu().numpy()
     rows, frames = [], []
     for i, (r, t, seed, dseed) in enumerate(runs):
-        rows.append({
-            "method": "gd", "cell": cell_id({"init_norm": norm, "lr": lr}),
-            "trial": t, "seed": seed, "data_seed": dseed, "n": s["n"], "rank": s["rank"],
-            "m": measurements(s), "init_norm": norm, "init_rank": r, "lr": lr, "steps": steps,
-            "steps_run": res.steps_run, "train_error": train[i], "test_error": test[i],
-            "diverged": bool(diverged[i]), "diverged_at": int(diverged_at[i]),
-        })
+        rows.append(
+            {
+                "method": "gd",
+                "cell": cell_id({"init_norm": norm, "lr": lr}),
+                "trial": t,
+                "seed": seed,
+                "data_seed": dseed,
+                "n": s["n"],
+                "rank": s["rank"],
+                "m": measurements(s),
+                "init_norm": norm,
+                "init_rank": r,
+                "lr": lr,
+                "steps": steps,
+                "steps_run": res.steps_run,
+                "train_error": train[i],
+                "test_error": test[i],
+                "diverged": bool(diverged[i]),
+                "diverged_at": int(diverged_at[i]),
+            }
+        )
         keep = marks[np.isfinite(tr_all[marks, i])]
-        frames.append(pd.DataFrame({
-            "method": "gd", "init_norm": norm, "init_rank": r, "lr": lr, "trial": t,
-            "iteration": keep, "train_error": tr_all[keep, i], "test_error": te_all[keep, i],
-        }))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "method": "gd",
+                    "init_norm": norm,
+                    "init_rank": r,
+                    "lr": lr,
+                    "trial": t,
+                    "iteration": keep,
+                    "train_error": tr_all[keep, i],
+                    "test_error": te_all[keep, i],
+                }
+            )
+        )
     return tidy(rows), pd.concat(frames, ignore_index=True)
 
 
@@ -165,9 +197,19 @@ def run_restart(ctx: Context, cell: dict):
         res = sensing_descent(A, b, X, U0, s["lr"], s["steps"], sync_every=s["window"], desc=label)
     else:
         res = restarted_descent(
-            A, b, X, U0, s["lr"], s["steps"], window=s["window"], tau=s["tau"],
-            rank0=s["init_rank"], norm0=s["init_norm"], rank_step=s["rank_step"],
-            factor=s["factor"], min_rank=s["min_rank"],
+            A,
+            b,
+            X,
+            U0,
+            s["lr"],
+            s["steps"],
+            window=s["window"],
+            tau=s["tau"],
+            rank0=s["init_rank"],
+            norm0=s["init_norm"],
+            rank_step=s["rank_step"],
+            factor=s["factor"],
+            min_rank=s["min_rank"],
             draw=lambda i, rank, norm: random_factor(s["n"], rank, norm, restart_rngs[i]),
             desc=label,
         )
@@ -176,25 +218,45 @@ def run_restart(ctx: Context, cell: dict):
     diverged = res.diverged.cpu().numpy()
     # The test error of U = 0, ||X||_F^2: the level a run that fits nothing sits at.
     at_zero = (X * X).sum(dim=(-2, -1)).expand(len(trials)).cpu().numpy()
-    params = {"n": s["n"], "rank": s["rank"], "m": measurements(s), "init_norm": s["init_norm"],
-              "init_rank": s["init_rank"], "lr": s["lr"], "steps": s["steps"],
-              "window": s["window"], "tau": s["tau"], "rank_step": s["rank_step"],
-              "factor": s["factor"], "min_rank": s["min_rank"]}
+    params = {
+        "n": s["n"],
+        "rank": s["rank"],
+        "m": measurements(s),
+        "init_norm": s["init_norm"],
+        "init_rank": s["init_rank"],
+        "lr": s["lr"],
+        "steps": s["steps"],
+        "window": s["window"],
+        "tau": s["tau"],
+        "rank_step": s["rank_step"],
+        "factor": s["factor"],
+        "min_rank": s["min_rank"],
+    }
     rows, frames = [], []
     for i, t in enumerate(trials):
         events = res.restarts[i]
         last_rank = events[-1][1] if events else s["init_rank"]
         last_norm = events[-1][2] if events else s["init_norm"]
-        rows.append({
-            "method": method, "cell": cell_id({"method": method}), "trial": t, "seed": seeds[i],
-            "data_seed": data_seeds[i], **params, "steps_run": res.steps_run,
-            "train_error": train[i], "test_error": test[i], "test_error_at_zero": at_zero[i],
-            "test_error_min": float(np.nanmin(te_all[:, i])) if np.isfinite(te_all[:, i]).any()
-            else float("nan"),
-            "diverged": bool(diverged[i]), "restarts": len(events),
-            "restart_iterations": " ".join(str(k) for k, _, _ in events),
-            "final_init_rank": last_rank, "final_init_norm": last_norm,
-        })
+        rows.append(
+            {
+                "method": method,
+                "cell": cell_id({"method": method}),
+                "trial": t,
+                "seed": seeds[i],
+                "data_seed": data_seeds[i],
+                **params,
+                "steps_run": res.steps_run,
+                "train_error": train[i],
+                "test_error": test[i],
+                "test_error_at_zero": at_zero[i],
+                "test_error_min": float(np.nanmin(te_all[:, i])) if np.isfinite(te_all[:, i]).any() else float("nan"),
+                "diverged": bool(diverged[i]),
+                "restarts": len(events),
+                "restart_iterations": " ".join(str(k) for k, _, _ in events),
+                "final_init_rank": last_rank,
+                "final_init_norm": last_norm,
+            }
+        )
         # Record both sides of each restart (the last old iterate and the fresh one), so the
         # curves show the jump where it happens.
         starts = [k for k, _, _ in events]
@@ -203,11 +265,20 @@ def run_restart(ctx: Context, cell: dict):
         seg = np.searchsorted(np.array(starts, dtype=int), marks, side="right")
         seg_rank = np.array([s["init_rank"]] + [r for _, r, _ in events])[seg]
         seg_norm = np.array([s["init_norm"]] + [v for _, _, v in events])[seg]
-        frames.append(pd.DataFrame({
-            "method": method, "trial": t, "iteration": marks,
-            "train_error": tr_all[marks, i], "test_error": te_all[marks, i],
-            "restart": np.isin(marks, starts), "init_rank": seg_rank, "init_norm": seg_norm,
-        }))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "method": method,
+                    "trial": t,
+                    "iteration": marks,
+                    "train_error": tr_all[marks, i],
+                    "test_error": te_all[marks, i],
+                    "restart": np.isin(marks, starts),
+                    "init_rank": seg_rank,
+                    "init_norm": seg_norm,
+                }
+            )
+        )
     return tidy(rows), pd.concat(frames, ignore_index=True)
 
 
@@ -239,22 +310,23 @@ def _shown_runs(summary: pd.DataFrame, norm: float, paper_lr: float):
     note = ""
     if not paper.empty:
         first = paper.loc[paper["diverged"], "diverged_at"]
-        note = (f"$\\eta={_sci(paper_lr)}$ diverged ({int(paper['diverged'].sum())}/"
-                f"{len(paper)} runs, by iteration {int(first.max())})")
+        note = (
+            f"$\\eta={_sci(paper_lr)}$ diverged ({int(paper['diverged'].sum())}/"
+            f"{len(paper)} runs, by iteration {int(first.max())})"
+        )
     if ok.empty:
         return None, note
     return float(ok.index.max()), note
 
 
 def _draw_init_norm(tables):
-    (sweep, tab), = tables.items()
+    ((sweep, tab),) = tables.items()
     s, summary, curves = tab["settings"], tab["summary"], tab["curves"]
     norms = sorted(summary["init_norm"].unique())
     fig, axes = figure(len(norms), 2, width=3.0, height=2.3, sharex="col")
     for j, norm in enumerate(norms):
         lr, note = _shown_runs(summary, norm, s["lr"])
-        for row, (metric, name) in enumerate((("train_error", "training error"),
-                                               ("test_error", "test error"))):
+        for row, (metric, name) in enumerate((("train_error", "training error"), ("test_error", "test error"))):
             ax = axes[row, j]
             if lr is None:
                 ax.text(0.5, 0.5, "every step diverged", ha="center", transform=ax.transAxes)
@@ -263,11 +335,9 @@ def _draw_init_norm(tables):
             for c, rank in enumerate(sorted(part["init_rank"].unique())):
                 band = mean_band(part[part["init_rank"] == rank], "iteration", metric, spread=0.5)
                 color = RANK_COLORS[c % len(RANK_COLORS)]
-                ax.plot(band["iteration"], band["mean"], color=color,
-                        label=f"rank$(U_0)={int(rank)}$")
+                ax.plot(band["iteration"], band["mean"], color=color, label=f"rank$(U_0)={int(rank)}$")
                 for edge in ("lo", "hi"):
-                    ax.plot(band["iteration"], band[edge].where(band[edge] > 0), color=color,
-                            ls=":", lw=0.9)
+                    ax.plot(band["iteration"], band[edge].where(band[edge] > 0), color=color, ls=":", lw=0.9)
             ax.set_yscale("log")
             if row == 0:
                 title = f"$\\|U_0\\|_F={_sci(norm)}$, $\\eta={_sci(lr)}$"
@@ -282,17 +352,20 @@ def _draw_init_norm(tables):
                 ax.set_ylabel(name)
     fig.subplots_adjust(top=0.86, hspace=0.15, wspace=0.3)
     axes[0, 0].legend(loc="center right", frameon=False)
-    fig.suptitle(f"matrix sensing, $d={s['n']}$, rank$(X^\\natural)={s['rank']}$, "
-                 f"$m={measurements(s)}$: mean (solid) $\\pm$ half a std (dotted) over "
-                 f"{s['trials']} trials", fontsize=9)
+    fig.suptitle(
+        f"matrix sensing, $d={s['n']}$, rank$(X^\\natural)={s['rank']}$, "
+        f"$m={measurements(s)}$: mean (solid) $\\pm$ half a std (dotted) over "
+        f"{s['trials']} trials",
+        fontsize=9,
+    )
     return fig
 
 
 def _caption_init_norm(settings):
-    (sweep, s), = settings.items()
+    ((sweep, s),) = settings.items()
     extra = "; ".join(
-        f"at norm {e['init_norm']:g} also step {e['lr']:g} for {e.get('steps') or s['steps']} "
-        f"steps (ours)" for e in s["extra_runs"]
+        f"at norm {e['init_norm']:g} also step {e['lr']:g} for {e.get('steps') or s['steps']} steps (ours)"
+        for e in s["extra_runs"]
     )
     return (
         f"Training error ||A(UU^T) - b||^2 (top) and test error ||UU^T - X||_F^2 (bottom) of "
@@ -309,34 +382,51 @@ def _caption_init_norm(settings):
 
 
 def _draw_restarts(tables):
-    (sweep, tab), = tables.items()
+    ((sweep, tab),) = tables.items()
     s, summary, curves = tab["settings"], tab["summary"], tab["curves"]
     trials = sorted(curves["trial"].unique())
     fig, axes = figure(2, len(trials), width=3.6, height=2.4, sharex=True)
     for i, t in enumerate(trials):
-        for col, (metric, name) in enumerate((("train_error", "training error"),
-                                               ("test_error", "test error"))):
+        for col, (metric, name) in enumerate((("train_error", "training error"), ("test_error", "test error"))):
             ax = axes[i, col]
             for method in ("gd", "restarted"):
                 part = curves[(curves["trial"] == t) & (curves["method"] == method)]
                 if part.empty:
                     continue
-                ax.plot(part["iteration"], part[metric], color=METHOD_COLORS[method],
-                        label=METHOD_LABELS[method], lw=1.1)
+                ax.plot(
+                    part["iteration"], part[metric], color=METHOD_COLORS[method], label=METHOD_LABELS[method], lw=1.1
+                )
                 if method != "restarted":
                     continue
                 ev = part[part["restart"].astype(bool)]
-                ax.scatter(ev["iteration"], ev[metric], s=10, marker="v", zorder=3, color="k",
-                           label="restart (new rank, new norm)")
+                ax.scatter(
+                    ev["iteration"],
+                    ev[metric],
+                    s=10,
+                    marker="v",
+                    zorder=3,
+                    color="k",
+                    label="restart (new rank, new norm)",
+                )
                 for _, e in ev.iterrows():
-                    ax.annotate(f"{int(e['init_rank'])}, {e['init_norm']:.3g}",
-                                (e["iteration"], e[metric]), xytext=(1, 3),
-                                textcoords="offset points", fontsize=5, rotation=60,
-                                color="0.25")
+                    ax.annotate(
+                        f"{int(e['init_rank'])}, {e['init_norm']:.3g}",
+                        (e["iteration"], e[metric]),
+                        xytext=(1, 3),
+                        textcoords="offset points",
+                        fontsize=5,
+                        rotation=60,
+                        color="0.25",
+                    )
             zero = summary.loc[summary["trial"] == t, "test_error_at_zero"]
             if metric == "test_error" and not zero.empty:
-                ax.axhline(float(zero.iloc[0]), color="0.4", ls="--", lw=0.8,
-                           label="$\\|X^\\natural\\|_F^2$ (test error of $U=0$)")
+                ax.axhline(
+                    float(zero.iloc[0]),
+                    color="0.4",
+                    ls="--",
+                    lw=0.8,
+                    label="$\\|X^\\natural\\|_F^2$ (test error of $U=0$)",
+                )
             ax.set_yscale("log")
             if i == len(trials) - 1:
                 ax.set_xlabel("iteration $k$")
@@ -346,21 +436,21 @@ def _draw_restarts(tables):
         for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
             handles.setdefault(lab, h)
     fig.subplots_adjust(top=0.92, hspace=0.15, wspace=0.35)
-    axes[0, 1].legend(list(handles.values()), list(handles), loc="center right",
-                      frameon=False, fontsize=7)
+    axes[0, 1].legend(list(handles.values()), list(handles), loc="center right", frameon=False, fontsize=7)
     fig.suptitle(
         f"Algorithm 1 vs gradient descent from the same start: "
         f"$\\|U_0\\|_F={s['init_norm']:g}$, rank$(U_0)={s['init_rank']}$,\n"
         f"$\\eta={_sci(s['lr'])}$, $W={s['window']}$, "
         f"$\\tau={s['tau']:g}$, $\\Delta_{{rank}}={s['rank_step']}$, factor ${s['factor']:g}$, "
-        f"$r={s['min_rank']}$", fontsize=9)
+        f"$r={s['min_rank']}$",
+        fontsize=9,
+    )
     return fig
 
 
 def _caption_restarts(settings):
-    (sweep, s), = settings.items()
-    data = ("share one data set and differ in their initialization" if s["shared_data"]
-            else "each draw their own data")
+    ((sweep, s),) = settings.items()
+    data = "share one data set and differ in their initialization" if s["shared_data"] else "each draw their own data"
     return (
         f"Restarted gradient descent (Algorithm 1 of Eftekhari & Zygalakis 2021, Fig. 5) "
         f"against plain gradient descent from the same start (sweep {sweep}): fresh data "
@@ -408,8 +498,10 @@ def _at_norm_one(s, tables):
     means = _rank_means(tables["summary"], 1.0)
     lo_rank, hi_rank = min(means.index), max(means.index)
     lo, hi = means.loc[lo_rank], means.loc[hi_rank]
-    return (f"rank {lo_rank}: {lo:.2g}, rank {hi_rank}: {hi:.2g} (mean final test error)",
-            bool(lo < 1e-6 and hi > 1e-4))
+    return (
+        f"rank {lo_rank}: {lo:.2g}, rank {hi_rank}: {hi:.2g} (mean final test error)",
+        bool(lo < 1e-6 and hi > 1e-4),
+    )
 
 
 def _large_norm(s, tables):
@@ -418,8 +510,10 @@ def _large_norm(s, tables):
     paper_step = big[np.isclose(big["lr"], s["lr"])]
     stable = _finished(big)
     means = stable.groupby("init_rank")["test_error"].mean()
-    text = (f"paper's step diverged in {int(paper_step['diverged'].sum())}/{len(paper_step)} runs; "
-            f"stable step: " + ", ".join(f"rank {r}: {v:.2g}" for r, v in means.items()))
+    text = (
+        f"paper's step diverged in {int(paper_step['diverged'].sum())}/{len(paper_step)} runs; "
+        f"stable step: " + ", ".join(f"rank {r}: {v:.2g}" for r, v in means.items())
+    )
     return text, bool(len(means)) and bool((means > 1e-4).all())
 
 
@@ -433,18 +527,21 @@ def _restart_recovers(s, tables):
     summary = tables["summary"]
     part = summary[summary["method"] == "restarted"]
     final, zero = part["test_error"].mean(), part["test_error_at_zero"].mean()
-    return (f"final test error {final:.3g}; U = 0 would give ||X||_F^2 = {zero:.3g}",
-            bool(final < 0.1 * zero))
+    return (f"final test error {final:.3g}; U = 0 would give ||X||_F^2 = {zero:.3g}", bool(final < 0.1 * zero))
 
 
 FAMILY = Family(
     kinds={
         "sensing_init": Kind(
-            cells=init_cells, run=run_init, plots=("sensing_init_norm",),
+            cells=init_cells,
+            run=run_init,
+            plots=("sensing_init_norm",),
             resources=fixed_resources(mem_mb=1000, runtime=30),
         ),
         "sensing_restart": Kind(
-            cells=method_cells, run=run_restart, plots=("sensing_restarts",),
+            cells=method_cells,
+            run=run_restart,
+            plots=("sensing_restarts",),
             resources=fixed_resources(mem_mb=1000, runtime=30),
         ),
     },
@@ -454,21 +551,52 @@ FAMILY = Family(
     },
     claims={
         "sensing_init": [
-            Claim("low_rank_lower", "A low-rank initialization ends at a lower test error than a full-rank one, "
-                  "at every initialization norm", "sensing_init_norm", "always lower (Figs. 1-3)",
-                  ("quick", "paper"), _low_rank_always_lower),
-            Claim("norm_one", "At ||U0||_F = 1 the rank-2 start recovers X (test error < 1e-6) and the full-rank "
-                  "start does not (> 1e-4)", "sensing_init_norm", "Fig. 2", ("quick", "paper"), _at_norm_one),
-            Claim("large_norm", "At the largest initialization norm neither start recovers X (test error > 1e-4); "
-                  "the paper's step diverges there", "sensing_init_norm", "Fig. 3: no recovery",
-                  ("quick", "paper"), _large_norm),
+            Claim(
+                "low_rank_lower",
+                "A low-rank initialization ends at a lower test error than a full-rank one, "
+                "at every initialization norm",
+                "sensing_init_norm",
+                "always lower (Figs. 1-3)",
+                ("quick", "paper"),
+                _low_rank_always_lower,
+            ),
+            Claim(
+                "norm_one",
+                "At ||U0||_F = 1 the rank-2 start recovers X (test error < 1e-6) and the full-rank "
+                "start does not (> 1e-4)",
+                "sensing_init_norm",
+                "Fig. 2",
+                ("quick", "paper"),
+                _at_norm_one,
+            ),
+            Claim(
+                "large_norm",
+                "At the largest initialization norm neither start recovers X (test error > 1e-4); "
+                "the paper's step diverges there",
+                "sensing_init_norm",
+                "Fig. 3: no recovery",
+                ("quick", "paper"),
+                _large_norm,
+            ),
         ],
         "sensing_restart": [
-            Claim("beats_gd", "Restarted gradient descent (Algorithm 1) reaches a much lower test error than plain "
-                  "gradient descent from the same start (<= 1/10)", "sensing_restarts",
-                  "considerably outperforms GD (Fig. 5)", ("quick", "paper"), _restart_beats_gd),
-            Claim("recovers", "(our check) Restarted gradient descent recovers X: final test error below a tenth "
-                  "of that of U = 0", "sensing_restarts", "not stated", ("quick", "paper"), _restart_recovers),
+            Claim(
+                "beats_gd",
+                "Restarted gradient descent (Algorithm 1) reaches a much lower test error than plain "
+                "gradient descent from the same start (<= 1/10)",
+                "sensing_restarts",
+                "considerably outperforms GD (Fig. 5)",
+                ("quick", "paper"),
+                _restart_beats_gd,
+            ),
+            Claim(
+                "recovers",
+                "(our check) Restarted gradient descent recovers X: final test error below a tenth of that of U = 0",
+                "sensing_restarts",
+                "not stated",
+                ("quick", "paper"),
+                _restart_recovers,
+            ),
         ],
     },
 )

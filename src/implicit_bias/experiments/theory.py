@@ -64,11 +64,12 @@ def run_theorem1(ctx: Context, cell: dict):
         torch.from_numpy(inst.y).to(**to)[None],
         torch.tensor([g for _, g in pairs], **to),
         torch.tensor([a for a, _ in pairs], **to),
-        s["lr"], s["steps"], s["record_every"],
+        s["lr"],
+        s["steps"],
+        record_every=s["record_every"],
         desc=ctx.label(f"trial {trial}: {len(pairs)} (alpha, gamma) pairs"),
     )
-    convex = {a: convex_robust_sensing(inst.A, inst.y, 1.0 / a, s["solver"], s["solver_tolerance"])
-              for a in alphas}
+    convex = {a: convex_robust_sensing(inst.A, inst.y, 1.0 / a, s["solver"], s["solver_tolerance"]) for a in alphas}
     X = res.X[0].cpu().double().numpy()
     S = res.S[0].cpu().double().numpy()
     curves = {k: v[:, 0].cpu().double().numpy() for k, v in res.curves.items()}
@@ -81,25 +82,46 @@ def run_theorem1(ctx: Context, cell: dict):
         # a one-sided, sign-definite measure even before the residual has vanished.
         s_feasible = inst.y - np.einsum("aij,ij->a", inst.A, X[k])
         objective = float(np.trace(X[k]) + np.abs(s_feasible).sum() / alpha)
-        rows.append({
-            "method": "dop", "cell": cell_id({"trial": trial}), "trial": trial, "seed": seed,
-            "n": s["n"], "m": s["m"], "rank": s["rank"], "p": s["p"],
-            "alpha": alpha, "lambda": 1.0 / alpha, "gamma": gamma,
-            "steps": s["steps"], "lr": s["lr"],
-            "objective": objective, "objective_convex": sol.value,
-            "objective_gap": (objective - sol.value) / abs(sol.value),
-            "residual": curves["residual"][-1, k],
-            "dist_convex": _rel_distance((X[k], S[k]), (sol.X, sol.s)),
-            "rel_err_X": float(np.linalg.norm(X[k] - inst.X) / x_norm),
-            "rel_err_X_convex": float(np.linalg.norm(sol.X - inst.X) / x_norm),
-            "solver": sol.solver, "solver_status": sol.status,
-            "diverged": bool(res.diverged[0, k]),
-        })
-        frames.append(pd.DataFrame({
-            "method": "dop", "alpha": alpha, "gamma": gamma, "trial": trial,
-            "iteration": its, "residual": curves["residual"][:, k],
-            "objective_gap": (curves["objective_feasible"][:, k] - sol.value) / abs(sol.value),
-        }))
+        rows.append(
+            {
+                "method": "dop",
+                "cell": cell_id({"trial": trial}),
+                "trial": trial,
+                "seed": seed,
+                "n": s["n"],
+                "m": s["m"],
+                "rank": s["rank"],
+                "p": s["p"],
+                "alpha": alpha,
+                "lambda": 1.0 / alpha,
+                "gamma": gamma,
+                "steps": s["steps"],
+                "lr": s["lr"],
+                "objective": objective,
+                "objective_convex": sol.value,
+                "objective_gap": (objective - sol.value) / abs(sol.value),
+                "residual": curves["residual"][-1, k],
+                "dist_convex": _rel_distance((X[k], S[k]), (sol.X, sol.s)),
+                "rel_err_X": float(np.linalg.norm(X[k] - inst.X) / x_norm),
+                "rel_err_X_convex": float(np.linalg.norm(sol.X - inst.X) / x_norm),
+                "solver": sol.solver,
+                "solver_status": sol.status,
+                "diverged": bool(res.diverged[0, k]),
+            }
+        )
+        frames.append(
+            pd.DataFrame(
+                {
+                    "method": "dop",
+                    "alpha": alpha,
+                    "gamma": gamma,
+                    "trial": trial,
+                    "iteration": its,
+                    "residual": curves["residual"][:, k],
+                    "objective_gap": (curves["objective_feasible"][:, k] - sol.value) / abs(sol.value),
+                }
+            )
+        )
     return tidy(rows), pd.concat(frames, ignore_index=True)
 
 
@@ -138,7 +160,12 @@ def run_weighted(ctx: Context, cell: dict):
     closed_form = weighted_min_norm(W, b, weights)
     min_norm = (torch.linalg.pinv(W) @ b.unsqueeze(-1)).squeeze(-1)
     res = preconditioned_descent(
-        W, b, weights, s["step"], s["steps"], s["record_every"],
+        W,
+        b,
+        weights,
+        s["step"],
+        s["steps"],
+        record_every=s["record_every"],
         references={"closed_form": closed_form, "min_norm": min_norm},
         desc=ctx.label(f"{R} ratios x {T} trials"),
     )
@@ -148,21 +175,39 @@ def run_weighted(ctx: Context, cell: dict):
     its = res.iterations.cpu().numpy()
     for i in range(R * T):
         r, t = ratios[i // T], trials[i % T]
-        weighted_vs_plain = float(torch.linalg.vector_norm(closed_form[i] - min_norm[i])
-                                  / torch.linalg.vector_norm(min_norm[i]))
-        rows.append({
-            "method": "gd", "cell": f"rows~{rows_}_dim~{dim}", "trial": t,
-            "seed": seeds[i % T], "rows": rows_, "dim": dim, "weight_ratio": r,
-            "steps": s["steps"], "step": s["step"], "lr": lr[i],
-            "dist_closed_form": last["dist_closed_form"][i],
-            "dist_min_norm": last["dist_min_norm"][i],
-            "closed_form_vs_min_norm": weighted_vs_plain,
-            "residual": last["residual"][i], "diverged": bool(res.diverged[i]),
-        })
-        frames.append(pd.DataFrame({
-            "method": "gd", "weight_ratio": r, "trial": t, "iteration": its,
-            **{k: v[:, i].cpu().numpy() for k, v in res.curves.items()},
-        }))
+        weighted_vs_plain = float(
+            torch.linalg.vector_norm(closed_form[i] - min_norm[i]) / torch.linalg.vector_norm(min_norm[i])
+        )
+        rows.append(
+            {
+                "method": "gd",
+                "cell": f"rows~{rows_}_dim~{dim}",
+                "trial": t,
+                "seed": seeds[i % T],
+                "rows": rows_,
+                "dim": dim,
+                "weight_ratio": r,
+                "steps": s["steps"],
+                "step": s["step"],
+                "lr": lr[i],
+                "dist_closed_form": last["dist_closed_form"][i],
+                "dist_min_norm": last["dist_min_norm"][i],
+                "closed_form_vs_min_norm": weighted_vs_plain,
+                "residual": last["residual"][i],
+                "diverged": bool(res.diverged[i]),
+            }
+        )
+        frames.append(
+            pd.DataFrame(
+                {
+                    "method": "gd",
+                    "weight_ratio": r,
+                    "trial": t,
+                    "iteration": its,
+                    **{k: v[:, i].cpu().numpy() for k, v in res.curves.items()},
+                }
+            )
+        )
     return tidy(rows), pd.concat(frames, ignore_index=True)
 
 
@@ -182,8 +227,16 @@ def run_alpha_lambda(ctx: Context, cell: dict):
     rep = lambda t: t.expand(A, *t.shape[1:]).clone()  # noqa: E731
     Xb, Sb = rep(X), rep(S)
     res = dop_descent(
-        Xb + Sb, rep(U0), rep(g0), rep(h0), torch.tensor(alphas, dtype=X.dtype, device=X.device),
-        s["lr"], s["steps"], s["record_every"], Xb, Sb,
+        Xb + Sb,
+        rep(U0),
+        rep(g0),
+        rep(h0),
+        torch.tensor(alphas, dtype=X.dtype, device=X.device),
+        s["lr"],
+        steps=s["steps"],
+        record_every=s["record_every"],
+        X_true=Xb,
+        S_true=Sb,
         desc=ctx.label(f"trial {trial}: {A} alphas"),
     )
     Y = (X + S)[0].cpu().double().numpy()
@@ -196,25 +249,38 @@ def run_alpha_lambda(ctx: Context, cell: dict):
     for k, alpha in enumerate(alphas):
         sol = convex_rpca_psd(Y, 1.0 / alpha, s["solver"], s["solver_tolerance"])
         objective = float(np.trace(X_dop[k]) + np.abs(Y - X_dop[k]).sum() / alpha)
-        rows.append({
-            "method": "dop", "cell": cell_id({"trial": trial}), "trial": trial, "seed": seeds[0],
-            "n": s["n"], "rank": s["rank"], "p": s["p"], "alpha": alpha, "lambda": 1.0 / alpha,
-            "steps": s["steps"], "lr": s["lr"], "init_scale": s["init_scale"],
-            # Both distances over the planted matrices' norms, as Fig. 2a's errors: the convex
-            # X is 0 at large alpha, so its own norm is no scale.
-            "rel_dist": float(np.linalg.norm(X_dop[k] - sol.X) / x_norm),
-            "rel_dist_S": float(np.linalg.norm(S_dop[k] - sol.s) / s_norm),
-            "objective": objective, "objective_convex": sol.value,
-            "objective_gap": (objective - sol.value) / abs(sol.value),
-            "rel_err_X": err_x[k], "rel_err_S": err_s[k],
-            "rel_err_X_convex": float(np.linalg.norm(sol.X - X_true) / x_norm),
-            "rel_err_S_convex": float(np.linalg.norm(sol.s - S_true) / s_norm),
-            "solver": sol.solver, "solver_status": sol.status,
-            "diverged": bool(res.diverged[k]),
-        })
+        rows.append(
+            {
+                "method": "dop",
+                "cell": cell_id({"trial": trial}),
+                "trial": trial,
+                "seed": seeds[0],
+                "n": s["n"],
+                "rank": s["rank"],
+                "p": s["p"],
+                "alpha": alpha,
+                "lambda": 1.0 / alpha,
+                "steps": s["steps"],
+                "lr": s["lr"],
+                "init_scale": s["init_scale"],
+                # Both distances over the planted matrices' norms, as Fig. 2a's errors: the convex
+                # X is 0 at large alpha, so its own norm is no scale.
+                "rel_dist": float(np.linalg.norm(X_dop[k] - sol.X) / x_norm),
+                "rel_dist_S": float(np.linalg.norm(S_dop[k] - sol.s) / s_norm),
+                "objective": objective,
+                "objective_convex": sol.value,
+                "objective_gap": (objective - sol.value) / abs(sol.value),
+                "rel_err_X": err_x[k],
+                "rel_err_S": err_s[k],
+                "rel_err_X_convex": float(np.linalg.norm(sol.X - X_true) / x_norm),
+                "rel_err_S_convex": float(np.linalg.norm(sol.s - S_true) / s_norm),
+                "solver": sol.solver,
+                "solver_status": sol.status,
+                "diverged": bool(res.diverged[k]),
+            }
+        )
     curves = pd.concat(
-        [curves_frame(res.select(k), {"method": "dop", "alpha": a}, [trial])
-         for k, a in enumerate(alphas)],
+        [curves_frame(res.select(k), {"method": "dop", "alpha": a}, [trial]) for k, a in enumerate(alphas)],
         ignore_index=True,
     )
     return tidy(rows), curves
@@ -228,7 +294,7 @@ _ALPHA_COLORS = ["#1f77b4", "#2ca02c", "#ff7f0e", "#d62728", "#9467bd", "#8c564b
 
 
 def _draw_theorem1(tables):
-    (sweep, tab), = tables.items()
+    ((sweep, tab),) = tables.items()
     s, summary = tab["settings"], tab["summary"]
     fig, axes = figure(3, 1, width=3.0, height=2.6)
     panels = (
@@ -240,11 +306,18 @@ def _draw_theorem1(tables):
     for ax, (metric, label) in zip(axes[0], panels, strict=True):
         for i, alpha in enumerate(sorted(summary["alpha"].unique())):
             part = summary[summary["alpha"] == alpha].assign(
-                **{metric: summary.loc[summary["alpha"] == alpha, metric].clip(lower=floor)})
+                **{metric: summary.loc[summary["alpha"] == alpha, metric].clip(lower=floor)}
+            )
             band = geometric_band(part, "gamma", metric)
             color = _ALPHA_COLORS[i % len(_ALPHA_COLORS)]
-            ax.plot(band["gamma"], band["mean"], marker="o", ms=3, color=color,
-                    label=f"$\\alpha={alpha:g}$ ($\\lambda={1 / alpha:.3g}$)")
+            ax.plot(
+                band["gamma"],
+                band["mean"],
+                marker="o",
+                ms=3,
+                color=color,
+                label=f"$\\alpha={alpha:g}$ ($\\lambda={1 / alpha:.3g}$)",
+            )
             ax.fill_between(band["gamma"], band["lo"], band["hi"], color=color, alpha=0.15, lw=0)
         ax.set_xscale("log")
         ax.set_yscale("log")
@@ -264,7 +337,7 @@ def _draw_theorem1(tables):
 
 
 def _caption_theorem1(settings):
-    (sweep, s), = settings.items()
+    ((sweep, s),) = settings.items()
     return (
         f"Theorem 1 of You et al. (2020) checked with commuting measurements (sweep {sweep}): "
         f"A_i = V diag(d_i) V^T with one random orthonormal V, d_i ~ N(0, I), n = {s['n']}, "
@@ -280,7 +353,7 @@ def _caption_theorem1(settings):
 
 
 def _draw_weighted(tables):
-    (sweep, tab), = tables.items()
+    ((sweep, tab),) = tables.items()
     s, curves = tab["settings"], tab["curves"]
     fig, axes = figure(1, 1, width=4.2, height=2.9)
     ax = axes[0, 0]
@@ -292,8 +365,7 @@ def _draw_weighted(tables):
             ("dist_closed_form", "-", "to $\\Lambda W^T(W\\Lambda W^T)^{-1}b$"),
             ("dist_min_norm", "--", "to $W^+ b$"),
         ):
-            band = geometric_band(part.assign(**{metric: part[metric].clip(lower=1e-16)}),
-                                  "iteration", metric)
+            band = geometric_band(part.assign(**{metric: part[metric].clip(lower=1e-16)}), "iteration", metric)
             ax.plot(band["iteration"], band["mean"], color=color, ls=ls, label=f"{name}, {what}")
     ax.set_yscale("log")
     ax.set_xlabel("iteration")
@@ -304,7 +376,7 @@ def _draw_weighted(tables):
 
 
 def _caption_weighted(settings):
-    (sweep, s), = settings.items()
+    ((sweep, s),) = settings.items()
     return (
         f"Implicit bias of per-coordinate learning rates (You et al. 2020, Appendix A, eqs. "
         f"18-19; sweep {sweep}): gradient descent theta <- theta - tau Lambda W^T (W theta - b) "
@@ -319,7 +391,7 @@ def _caption_weighted(settings):
 
 
 def _draw_alpha_lambda(tables):
-    (sweep, tab), = tables.items()
+    ((sweep, tab),) = tables.items()
     s, summary = tab["settings"], tab["summary"]
     fig, axes = figure(1, 1, width=4.0, height=2.9)
     ax = axes[0, 0]
@@ -329,8 +401,7 @@ def _draw_alpha_lambda(tables):
         ("rel_err_X_convex", "convex: $\\|X_{cvx} - X_*\\|_F/\\|X_*\\|_F$", ":", "^", "#1f77b4"),
     )
     for metric, label, ls, marker, color in lines:
-        band = geometric_band(summary.assign(**{metric: summary[metric].clip(lower=1e-16)}),
-                              "alpha", metric)
+        band = geometric_band(summary.assign(**{metric: summary[metric].clip(lower=1e-16)}), "alpha", metric)
         ax.plot(band["alpha"], band["mean"], ls=ls, marker=marker, ms=3.5, color=color, label=label)
         ax.fill_between(band["alpha"], band["lo"], band["hi"], color=color, alpha=0.15, lw=0)
     ax.axvline(math.sqrt(s["n"]), color="0.3", ls="--", lw=1)
@@ -344,7 +415,7 @@ def _draw_alpha_lambda(tables):
 
 
 def _caption_alpha_lambda(settings):
-    (sweep, s), = settings.items()
+    ((sweep, s),) = settings.items()
     return (
         f"The alpha-lambda correspondence in robust PCA (sweep {sweep}): DOP (You et al. 2020, "
         f"eq. 6; {s['steps']} steps of tau = {s['lr']:g}, initialization scale "
@@ -412,15 +483,21 @@ def _alpha_lambda_near_root(s, tables):
 FAMILY = Family(
     kinds={
         "theory_theorem1": Kind(
-            cells=trial_cells, run=run_theorem1, plots=("theory_theorem1",),
+            cells=trial_cells,
+            run=run_theorem1,
+            plots=("theory_theorem1",),
             resources=fixed_resources(mem_mb=1000, runtime=60),
         ),
         "theory_weighted_min_norm": Kind(
-            cells=problem_size_cells, run=run_weighted, plots=("theory_weighted_min_norm",),
+            cells=problem_size_cells,
+            run=run_weighted,
+            plots=("theory_weighted_min_norm",),
             resources=fixed_resources(mem_mb=1000, runtime=60),
         ),
         "theory_alpha_lambda": Kind(
-            cells=trial_cells, run=run_alpha_lambda, plots=("theory_alpha_lambda",),
+            cells=trial_cells,
+            run=run_alpha_lambda,
+            plots=("theory_alpha_lambda",),
             resources=fixed_resources(mem_mb=1000, runtime=60),
         ),
     },
@@ -435,25 +512,54 @@ FAMILY = Family(
     },
     claims={
         "theory_theorem1": [
-            Claim("gap_falls", "(our check, Theorem 1) With commuting measurements, DOP's objective gap to the "
-                  "convex solution at lambda = 1/alpha falls as the initialization gamma falls, for every alpha",
-                  "theory_theorem1", "limit gamma -> 0 solves the convex problem", ("quick", "paper"),
-                  _theorem1_gap_falls),
-            Claim("gap_small", "(our check, Theorem 1) At the smallest gamma the relative objective gap is below "
-                  "1e-2 for every alpha", "theory_theorem1", "gap -> 0", ("quick", "paper"), _theorem1_small),
+            Claim(
+                "gap_falls",
+                "(our check, Theorem 1) With commuting measurements, DOP's objective gap to the "
+                "convex solution at lambda = 1/alpha falls as the initialization gamma falls, for every alpha",
+                "theory_theorem1",
+                "limit gamma -> 0 solves the convex problem",
+                ("quick", "paper"),
+                _theorem1_gap_falls,
+            ),
+            Claim(
+                "gap_small",
+                "(our check, Theorem 1) At the smallest gamma the relative objective gap is below 1e-2 for every alpha",
+                "theory_theorem1",
+                "gap -> 0",
+                ("quick", "paper"),
+                _theorem1_small,
+            ),
         ],
         "theory_weighted_min_norm": [
-            Claim("closed_form", "(our check, Appendix A) Gradient descent with per-coordinate rates Lambda "
-                  "converges to the minimum ||Lambda^(-1/2) theta|| interpolant (relative error < 1e-6)",
-                  "theory_weighted_min_norm", "eqs. 18-19", ("smoke", "quick", "paper"), _weighted_matches),
-            Claim("not_plain", "(our check, Appendix A) With Lambda not a multiple of I the limit is measurably "
-                  "far from the plain minimum-norm solution", "theory_weighted_min_norm", "eqs. 18-19",
-                  ("smoke", "quick", "paper"), _weighted_differs),
+            Claim(
+                "closed_form",
+                "(our check, Appendix A) Gradient descent with per-coordinate rates Lambda "
+                "converges to the minimum ||Lambda^(-1/2) theta|| interpolant (relative error < 1e-6)",
+                "theory_weighted_min_norm",
+                "eqs. 18-19",
+                ("smoke", "quick", "paper"),
+                _weighted_matches,
+            ),
+            Claim(
+                "not_plain",
+                "(our check, Appendix A) With Lambda not a multiple of I the limit is measurably "
+                "far from the plain minimum-norm solution",
+                "theory_weighted_min_norm",
+                "eqs. 18-19",
+                ("smoke", "quick", "paper"),
+                _weighted_differs,
+            ),
         ],
         "theory_alpha_lambda": [
-            Claim("agree_at_sqrt_n", "(our check, Sec. 2.3) In robust PCA, DOP at alpha = sqrt(n) lands within "
-                  "0.1 (relative to ||X*||) of the convex solution at lambda = 1/alpha", "theory_alpha_lambda",
-                  "alpha = 1/lambda (observation)", ("quick", "paper"), _alpha_lambda_near_root),
+            Claim(
+                "agree_at_sqrt_n",
+                "(our check, Sec. 2.3) In robust PCA, DOP at alpha = sqrt(n) lands within "
+                "0.1 (relative to ||X*||) of the convex solution at lambda = 1/alpha",
+                "theory_alpha_lambda",
+                "alpha = 1/lambda (observation)",
+                ("quick", "paper"),
+                _alpha_lambda_near_root,
+            ),
         ],
     },
 )
