@@ -79,6 +79,14 @@ def _single_threaded_kernels():
         torch.set_num_threads(threads)
 
 
+@contextlib.contextmanager
+def single_threaded():
+    """Torch kernels on one thread for the duration (small matrices gain nothing from more,
+    and lose much on a busy machine); not to be nested with :func:`map_chunks`."""
+    with _THREADS_LOCK, _single_threaded_kernels():
+        yield
+
+
 def map_chunks(
     fn: Callable[[slice], T], slices: Sequence[slice], device: torch.device | str, workers: int | None = None
 ) -> list[T]:
