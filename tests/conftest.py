@@ -45,6 +45,22 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip_gpu)
 
 
+def copy_checkout(dest: Path) -> Path:
+    """The files of this checkout that git tracks or would track, as they are now, in ``dest``."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    for name in filter(None, listed.split("\0")):
+        src = REPO / name
+        if src.is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            (dest / name).write_bytes(src.read_bytes())
+    return dest
+
+
 def stand_in_images(folder: Path) -> Path:
     """Images named like the paper's four (not them: no checksums), so paper-size plans pass
     the check that the configured images exist."""

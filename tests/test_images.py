@@ -317,3 +317,16 @@ def test_smoke_gallery_figure(tmp_path):
     cell = tmp_path / "results" / "image_gallery" / "cells" / summary["cell"].iloc[0]
     for name in ("final.png", "best.png", "input.png", "clean.png", "checkpoint.pt"):
         assert (cell / name).exists()
+
+
+def test_an_unreadable_checkpoint_is_set_aside_and_the_run_starts_over(tmp_path):
+    clean, noisy = _problem()
+    cfg = _cfg(method="dop", width=4, steps=4, record_every=2, checkpoint_every=2)
+    ck = tmp_path / "checkpoint.pt"
+    ck.write_bytes(b"PK\x03\x04 truncated by a crash")
+    with pytest.warns(UserWarning, match="could not be read"):
+        res = recover_image(noisy, clean, cfg, 3, checkpoint=ck)
+    assert res.resumed_from == 0 and res.steps_done == 4
+    (aside,) = tmp_path.glob("checkpoint.pt.unreadable-*")
+    assert aside.read_bytes() == b"PK\x03\x04 truncated by a crash"
+    assert torch.load(ck, weights_only=False)["step"] == 4

@@ -76,3 +76,36 @@ def test_a_sweep_without_curves_is_still_judged():
     tables = {"ph": {"summary": pd.DataFrame(rows), "curves": pd.DataFrame()}}
     v = _verdicts(scorecard("quick", {"ph": {"kind": "rpca_phase"}}, tables))
     assert v["ph:easy_corner"] == HOLDS and v["ph:hard_corner"] == HOLDS and v["ph:dop_region"] == HOLDS
+
+
+def test_a_sweep_whose_every_run_diverged_is_scored_so():
+    from implicit_bias.scorecard import DIVERGED
+
+    table = _alpha_table(1.0)
+    table["summary"]["diverged"] = True
+    table["summary"]["rel_err_X"] = float("nan")
+    card = scorecard("quick", {"a": SETTINGS}, {"a": table})
+    assert set(card["holds"]) == {DIVERGED}
+    assert "every run diverged" in card["ours"].iloc[0]
+    assert "2 every run diverged" in to_markdown(card)
+
+
+def test_tables_from_other_code_are_flagged():
+    from implicit_bias.scorecard import code_notes
+
+    one = pd.DataFrame({"code": ["aaa", "aaa"]})
+    mixed = pd.DataFrame({"code": ["aaa", "bbb"]})
+    tables = {"same": {"summary": one}, "stale": {"summary": one}, "mixed": {"summary": mixed}}
+    notes = code_notes(tables, {"same": "aaa", "stale": "ccc", "mixed": "aaa"})
+    assert notes == [
+        "stale: computed with code aaa; this checkout's code for it is ccc",
+        "mixed: its results come from different code (aaa, bbb)",
+    ]
+    text = to_markdown(scorecard("quick", {"a": SETTINGS}, {"a": _alpha_table(1.0)}), "abc", {"a": "aaa"}, notes)
+    assert "Code fingerprints: a `aaa`" in text and "**Warning: stale: computed with code aaa" in text
+
+
+def test_claims_name_the_figure_that_draws_the_sweep():
+    figures = {"my_alpha": {"plot": "alpha_sweep", "sweeps": ["a"]}}
+    card = _scorecard("quick", {"a": SETTINGS}, {"a": _alpha_table(1.0)}, registry().claims, figures)
+    assert set(card["figure"]) == {"my_alpha"}

@@ -68,3 +68,17 @@ def test_smoke_run_end_to_end_with_a_user_sweep(tmp_path):
     for name in names:
         assert name in html, name
     assert "scorecard.csv" in html
+
+
+@pytest.mark.slow
+def test_a_sweep_whose_every_run_diverges_is_scored_and_drawn(tmp_path):
+    overlay = tmp_path / "diverging.yaml"
+    overlay.write_text(
+        "only: [rpca_alpha]\nsizes: {quick: {sweeps: {rpca_alpha: {lr: 1.0, alpha_num: 2, trials: 1}}}}\n"
+    )
+    run_snakemake(tmp_path, "--cores", "2", "--configfile", str(overlay))
+    summary = pd.read_csv(tmp_path / "results" / "rpca_alpha" / "summary.csv")
+    assert summary["diverged"].all()
+    card = pd.read_csv(tmp_path / "results" / "scorecard.csv")
+    assert set(card["holds"]) == {"diverged"}
+    assert (tmp_path / "figures" / "fig2a_alpha_sweep.png").stat().st_size > 1000

@@ -437,7 +437,7 @@ def validate_config(config: dict, schema: dict, registry=None, root: str | Path 
         given to every sweep that reads images (its kind has ``image_source``) as an absolute
         ``image_dir``. Default: the root of this package's checkout.
     :returns: ``config`` with top-level defaults filled in and ``resolved`` added: sweep
-        name to its settings at the chosen size.
+        name to its settings at the chosen size, for the sweeps to run (``only``, or all).
     :raises ConfigError: listing every problem, each naming its key and what is allowed.
     """
     msgs = list(_non_finite(config, "config"))
@@ -459,8 +459,13 @@ def validate_config(config: dict, schema: dict, registry=None, root: str | Path 
         msgs += _sweep_errors(config, name, schema)
         resolved[name] = resolve_sweep(config, name, schema)
     msgs += _figure_errors(config, registry)
+    for name in config["only"] or []:
+        if name not in config["sweeps"]:
+            msgs.append(f"config.only: no sweep named {name!r}{_suggest(name, config['sweeps'])} in sweeps:")
     if msgs:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(msgs))
+    if config["only"]:
+        resolved = {name: settings for name, settings in resolved.items() if name in config["only"]}
     image_dir = Path(root or SCHEMA_PATH.parents[2]) / config["image_dir"]
     for settings in resolved.values():
         if "image_source" in settings:

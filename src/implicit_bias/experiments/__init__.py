@@ -247,12 +247,16 @@ def draw_figure(module: str, plot: str, tables: dict, out_paths, stamp: str = ""
 def figures(config: dict) -> dict[str, dict]:
     """Every figure of a validated configuration: name to ``{"plot", "sweeps"}``.
 
-    The ``figures:`` section, plus the figures of each sweep that none of them draws: its
-    kind's :attr:`Kind.plots`, the first named after the sweep, any others
-    ``<sweep>_<plot>``.
+    The ``figures:`` section (those whose sweeps all run), plus the figures of each sweep
+    that none of them draws: its kind's :attr:`Kind.plots`, the first named after the
+    sweep, any others ``<sweep>_<plot>``.
     """
     reg = registry()
-    out = {name: dict(spec) for name, spec in (config.get("figures") or {}).items()}
+    out = {
+        name: dict(spec)
+        for name, spec in (config.get("figures") or {}).items()
+        if all(s in config["resolved"] for s in spec["sweeps"])
+    }
     drawn = {s for spec in out.values() for s in spec["sweeps"]}
     for sweep, settings in config["resolved"].items():
         if sweep in drawn:
