@@ -28,12 +28,12 @@ from __future__ import annotations
 import argparse
 import copy
 import difflib
+import functools
 import math
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import jsonschema
 import yaml
 
 SIZES = ("smoke", "quick", "paper")
@@ -157,14 +157,17 @@ def _is_integer(checker, instance) -> bool:
     return isinstance(instance, int) and not isinstance(instance, bool)
 
 
-_Validator = jsonschema.validators.extend(
-    jsonschema.Draft202012Validator,
-    type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_integer),
-)
+@functools.cache
+def _validator_class():
+    # Imported here: code that only reads defaults (kind_defaults) runs without jsonschema.
+    import jsonschema
+
+    base = jsonschema.Draft202012Validator
+    return jsonschema.validators.extend(base, type_checker=base.TYPE_CHECKER.redefine("integer", _is_integer))
 
 
 def _validator(schema: dict):
-    return _Validator(schema)
+    return _validator_class()(schema)
 
 
 # ---------------------------------------------------------------------------------------
