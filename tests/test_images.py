@@ -269,7 +269,31 @@ def test_quick_and_paper_image_sweeps_resolve(base_config, schema):
     assert paper["image_gallery"]["steps"] == 150000 and paper["image_gallery"]["alpha"] == 500
     quick = validate_config(deep_merge(base_config, {"size": "quick"}), schema)["resolved"]
     assert quick["image_gallery"]["image_source"] == "skimage"
-    assert "image~astronaut_p~0.5_method~dop_width~16" in sweep_cells(quick["image_gallery"])
+    cells = sweep_cells(quick["image_gallery"])
+    assert "image~camera_p~0.5_method~dop_width~16_trial~1" in cells and len(cells) == 6 * 3 * 2
+    # Settings chosen on a development set are judged on other images.
+    assert not set(quick["image_gallery"]["images"]) & set(quick["image_gallery"]["tuned_on"])
+
+
+def test_plateau_gain_is_the_gain_over_the_last_fifth():
+    from implicit_bias.experiments.images import plateau_gain
+
+    its = [0, 25, 50, 75, 100]
+    assert plateau_gain(its, [10.0, 20.0, 25.0, 26.0, 27.5], 100) == pytest.approx(1.5)  # from step 75 (< 80)
+    assert plateau_gain([0, 40, 80, 99], [1.0, 2.0, 3.0, 3.05], 100) == pytest.approx(0.05)
+
+
+def test_a_run_two_sweeps_ask_for_is_one_run(base_config, schema):
+    from implicit_bias.config import deep_merge, validate_config
+    from implicit_bias.experiments import sweep_cells
+    from implicit_bias.experiments.images import image_run_key
+
+    quick = validate_config(deep_merge(base_config, {"size": "quick"}), schema)["resolved"]
+    gallery, noise = quick["image_gallery"], quick["image_noise"]
+    key = "image~camera_p~0.5_method~dop_width~16_trial~0"
+    assert image_run_key(gallery, sweep_cells(gallery)[key]) == image_run_key(noise, sweep_cells(noise)[key])
+    other = dict(noise, lr=1.0)
+    assert image_run_key(gallery, sweep_cells(gallery)[key]) != image_run_key(other, sweep_cells(other)[key])
 
 
 def test_image_size_must_be_multiple_of_two_to_the_scales(base_config, schema):

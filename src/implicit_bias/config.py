@@ -306,13 +306,20 @@ def _grid_errors(name: str, s: dict) -> list[str]:
 
 
 def _image_errors(name: str, s: dict) -> list[str]:
+    msgs = []
     size, scales = s.get("image_size"), s.get("scales")
     if size is not None and scales is not None and size % 2**scales:
-        return [
+        msgs.append(
             f"sweeps.{name}.image_size: {size} is not a multiple of 2^scales = {2**scales} "
             f"(the network halves the image {scales} times)"
-        ]
-    return []
+        )
+    both = sorted(set(s.get("images") or []) & set(s.get("tuned_on") or []))
+    if both:
+        msgs.append(
+            f"sweeps.{name}.images: {', '.join(both)} also in tuned_on: a claim is judged on images its "
+            "settings were not chosen on"
+        )
+    return msgs
 
 
 def _cross_checks(name: str, s: dict) -> list[str]:

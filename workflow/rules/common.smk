@@ -40,16 +40,46 @@ KINDS = sorted({settings["kind"] for settings in SWEEPS.values()})
 CODE = {kind: kind_fingerprint(REGISTRY.kind(kind)) for kind in KINDS}
 
 
+def shared_runs():
+    """(sweep, cell) -> the (sweep, cell) that computes it, for every cell whose computation
+    another sweep's cell already makes (its kind says which are one, Kind.share)."""
+    first, shared = {}, {}
+    for sweep, settings in SWEEPS.items():
+        kind = REGISTRY.kind(settings["kind"])
+        if kind.share is None:
+            continue
+        for cell, params in CELLS[sweep].items():
+            key = (REGISTRY.kind_module[settings["kind"]], kind.share(settings, params))
+            if key in first:
+                shared[(sweep, cell)] = first[key]
+            else:
+                first[key] = (sweep, cell)
+    return shared
+
+
+SHARED = shared_runs()
+
+
 wildcard_constraints:
     sweep="[A-Za-z0-9_]+",
     cell="[^/]+",
     figure="[A-Za-z0-9_.-]+",
 
 
-def sweeps_of(kind):
-    """A wildcard regex matching the sweeps of this kind (matches nothing if none)."""
-    names = [n for n, s in SWEEPS.items() if s["kind"] == kind]
+def one_of(names):
+    """A wildcard regex matching exactly these names (nothing if there are none)."""
     return "|".join(re.escape(n) for n in names) if names else "(?!x)x"
+
+
+def own_cells(sweep):
+    return [c for c in CELLS[sweep] if (sweep, c) not in SHARED]
+
+
+def shared_from(wildcards):
+    """The files of the run a shared cell takes its tables and images from."""
+    sweep, cell = SHARED[(wildcards.sweep, wildcards.cell)]
+    names = ["summary.csv", "curves.csv", *REGISTRY.kind(SWEEPS[sweep]["kind"]).files]
+    return [f"results/{sweep}/cells/{cell}/{name}" for name in names]
 
 
 def cell_outputs(sweep, table):

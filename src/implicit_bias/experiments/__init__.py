@@ -71,6 +71,8 @@ class Kind:
         inputs at ``results/<sweep>/cells/<cell>/<file>``.
     :ivar preflight: settings to a list of ``(key, problem)`` found before any job runs,
         about what the jobs will read (images, say); None: nothing to check.
+    :ivar share: ``(settings, cell) -> key``: cells of different sweeps with one key are one
+        computation, run once (None: every cell is its own).
     """
 
     cells: Callable[[dict], list[dict]]
@@ -79,6 +81,7 @@ class Kind:
     resources: Callable[[dict], dict]
     files: tuple[str, ...] = ()
     preflight: Callable[[dict], list[tuple[str, str]]] | None = None
+    share: Callable[[dict, dict], str] | None = None
 
 
 def fixed_resources(threads: int = 1, mem_mb: int = 1000, runtime: int = 60, gpu: int = 0):
