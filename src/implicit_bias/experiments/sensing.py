@@ -381,11 +381,28 @@ def _caption_init_norm(settings):
     )
 
 
+def _draw_schedule(ax, part) -> None:
+    """The restarts of one run: the rank (left axis) and Frobenius norm (right, log) of the
+    initialization each segment started from, as step functions; triangles at the restarts."""
+    its = part["iteration"].to_numpy()
+    ax.step(its, part["init_rank"], where="post", color="k", lw=1.0, label="rank of the restart")
+    ev = part[part["restart"].astype(bool)]
+    ax.scatter(ev["iteration"], ev["init_rank"], s=10, marker="v", zorder=3, color="k")
+    ax.set_ylabel("rank of $U$ at restart")
+    ax.set_ylim(0, part["init_rank"].max() * 1.1)
+    twin = ax.twinx()
+    twin.step(its, part["init_norm"], where="post", color="#9467bd", lw=1.0, ls="--", label="norm of the restart")
+    twin.set_yscale("log")
+    twin.set_ylabel("$\\|U\\|_F$ at restart", color="#9467bd")
+    twin.tick_params(axis="y", colors="#9467bd")
+    twin.grid(False)
+
+
 def _draw_restarts(tables):
     ((sweep, tab),) = tables.items()
     s, summary, curves = tab["settings"], tab["summary"], tab["curves"]
     trials = sorted(curves["trial"].unique())
-    fig, axes = figure(2, len(trials), width=3.6, height=2.4, sharex=True)
+    fig, axes = figure(3, len(trials), width=3.3, height=2.3, sharex=True)
     for i, t in enumerate(trials):
         for col, (metric, name) in enumerate((("train_error", "training error"), ("test_error", "test error"))):
             ax = axes[i, col]
@@ -396,28 +413,9 @@ def _draw_restarts(tables):
                 ax.plot(
                     part["iteration"], part[metric], color=METHOD_COLORS[method], label=METHOD_LABELS[method], lw=1.1
                 )
-                if method != "restarted":
-                    continue
-                ev = part[part["restart"].astype(bool)]
-                ax.scatter(
-                    ev["iteration"],
-                    ev[metric],
-                    s=10,
-                    marker="v",
-                    zorder=3,
-                    color="k",
-                    label="restart (new rank, new norm)",
-                )
-                for _, e in ev.iterrows():
-                    ax.annotate(
-                        f"{int(e['init_rank'])}, {e['init_norm']:.3g}",
-                        (e["iteration"], e[metric]),
-                        xytext=(1, 3),
-                        textcoords="offset points",
-                        fontsize=5,
-                        rotation=60,
-                        color="0.25",
-                    )
+                if method == "restarted":
+                    ev = part[part["restart"].astype(bool)]
+                    ax.scatter(ev["iteration"], ev[metric], s=10, marker="v", zorder=3, color="k", label="restart")
             zero = summary.loc[summary["trial"] == t, "test_error_at_zero"]
             if metric == "test_error" and not zero.empty:
                 ax.axhline(
@@ -428,18 +426,24 @@ def _draw_restarts(tables):
                     label="$\\|X^\\natural\\|_F^2$ (test error of $U=0$)",
                 )
             ax.set_yscale("log")
-            if i == len(trials) - 1:
-                ax.set_xlabel("iteration $k$")
             ax.set_ylabel(f"{name}" + (f"\n(trial {t})" if len(trials) > 1 else ""))
+        restarted = curves[(curves["trial"] == t) & (curves["method"] == "restarted")]
+        if restarted.empty:
+            axes[i, 2].set_visible(False)
+        else:
+            _draw_schedule(axes[i, 2], restarted)
+    for ax in axes[-1]:
+        ax.set_xlabel("iteration $k$")
     handles = {}
     for ax in axes.flat:
         for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
             handles.setdefault(lab, h)
-    fig.subplots_adjust(top=0.92, hspace=0.15, wspace=0.35)
-    axes[0, 1].legend(list(handles.values()), list(handles), loc="center right", frameon=False, fontsize=7)
+    fig.subplots_adjust(top=0.9, hspace=0.15, wspace=0.55)
+    fig.legend(list(handles.values()), list(handles), loc="upper center", ncol=4, frameon=False, fontsize=7,
+               bbox_to_anchor=(0.5, 0.955))
     fig.suptitle(
         f"Algorithm 1 vs gradient descent from the same start: "
-        f"$\\|U_0\\|_F={s['init_norm']:g}$, rank$(U_0)={s['init_rank']}$,\n"
+        f"$\\|U_0\\|_F={s['init_norm']:g}$, rank$(U_0)={s['init_rank']}$, "
         f"$\\eta={_sci(s['lr'])}$, $W={s['window']}$, "
         f"$\\tau={s['tau']:g}$, $\\Delta_{{rank}}={s['rank_step']}$, factor ${s['factor']:g}$, "
         f"$r={s['min_rank']}$",
@@ -460,8 +464,8 @@ def _caption_restarts(settings):
         f"decrement {s['rank_step']}, norm factor {s['factor']:g}, rank floor {s['min_rank']}. "
         f"Every W steps (at k = 1 mod W, from k = W + 1), if the largest one-step ratio of "
         f"training errors in the last window is below tau, the run restarts from a fresh random "
-        f"matrix of the reduced rank and norm; triangles mark the restarts, labelled with the new "
-        f"rank and Frobenius norm; the dashed line is ||X||_F^2, the test error of U = 0. One "
+        f"matrix of the reduced rank and norm; triangles mark the restarts, and the right column "
+        f"shows the rank and Frobenius norm each restart drew (step functions); the dashed line is ||X||_F^2, the test error of U = 0. One "
         f"row per trial ({s['trials']}); the trials "
         f"{data}."
     )
