@@ -10,6 +10,7 @@ import cvxpy as cp
 import numpy as np
 import pytest
 import torch
+from oracles import convex_robust_sensing
 
 from implicit_bias.apg import singular_value_threshold
 from implicit_bias.convex import (
@@ -20,7 +21,7 @@ from implicit_bias.convex import (
     shrink_singular_values,
 )
 from implicit_bias.rpca import rpca_problem
-from implicit_bias.theory import commuting_sensing_problem, convex_robust_sensing
+from implicit_bias.theory import commuting_sensing_problem
 
 N = 20
 LAM = 1.0 / math.sqrt(N)

@@ -8,14 +8,13 @@ import numpy as np
 import pytest
 import torch
 from conftest import DEVICES, run_snakemake
+from oracles import convex_robust_sensing, convex_rpca_psd
 from scipy.optimize import linprog
 
 from implicit_bias.config import ConfigError, validate_config
 from implicit_bias.sensing import flatten_operator, sense, sense_adjoint
 from implicit_bias.theory import (
     commuting_sensing_problem,
-    convex_robust_sensing,
-    convex_rpca_psd,
     preconditioned_descent,
     sensing_dop_descent,
     sensing_dop_gradients,

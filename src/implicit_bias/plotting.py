@@ -92,9 +92,12 @@ def stamp_figure(fig, text: str) -> None:
     """Set ``text`` (small, grey, wrapped to the figure's width) under the figure."""
     width = max(60, int(fig.get_figwidth() * 22))
     with style():
+        # Below everything drawn so far: axis labels reach under the figure's own frame.
+        fig.canvas.draw()
+        bottom = fig.get_tightbbox(fig.canvas.get_renderer()).y0 / fig.get_figheight()
         fig.text(
             0.5,
-            -0.01,
+            bottom - 0.01,
             textwrap.fill(text, width),
             ha="center",
             va="top",

@@ -439,8 +439,15 @@ def _draw_restarts(tables):
         for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
             handles.setdefault(lab, h)
     fig.subplots_adjust(top=0.9, hspace=0.15, wspace=0.55)
-    fig.legend(list(handles.values()), list(handles), loc="upper center", ncol=4, frameon=False, fontsize=7,
-               bbox_to_anchor=(0.5, 0.955))
+    fig.legend(
+        list(handles.values()),
+        list(handles),
+        loc="upper center",
+        ncol=4,
+        frameon=False,
+        fontsize=7,
+        bbox_to_anchor=(0.5, 0.955),
+    )
     fig.suptitle(
         f"Algorithm 1 vs gradient descent from the same start: "
         f"$\\|U_0\\|_F={s['init_norm']:g}$, rank$(U_0)={s['init_rank']}$, "
@@ -465,7 +472,8 @@ def _caption_restarts(settings):
         f"Every W steps (at k = 1 mod W, from k = W + 1), if the largest one-step ratio of "
         f"training errors in the last window is below tau, the run restarts from a fresh random "
         f"matrix of the reduced rank and norm; triangles mark the restarts, and the right column "
-        f"shows the rank and Frobenius norm each restart drew (step functions); the dashed line is ||X||_F^2, the test error of U = 0. One "
+        f"shows the rank and Frobenius norm each restart drew (step functions); the dashed line "
+        f"is ||X||_F^2, the test error of U = 0. One "
         f"row per trial ({s['trials']}); the trials "
         f"{data}."
     )
