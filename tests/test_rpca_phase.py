@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -57,9 +58,35 @@ def _settings(**kw):
         "lambda": None,
         "apg_tol": 1e-7,
         "apg_max_iter": 10000,
+        "pcp_tol": 1e-6,
+        "pcp_max_iter": 5000,
     }
     s.update(kw)
     return s
+
+
+def test_the_exact_program_is_certified_and_judged_against_apg(tmp_path):
+    from implicit_bias.experiments import registry
+
+    s = _settings(methods=["apg", "pcp"], ranks=[2])
+    rows = {
+        m: run_cell(sweep="ph", settings=s, cell={"method": m, "rank": 2}, outdir=tmp_path / m, seed=1, progress=False)[
+            0
+        ]
+        for m in ("apg", "pcp")
+    }
+    exact = rows["pcp"]
+    assert exact["certified"].all() and (exact["gap"] <= 1e-6).all()
+    assert list(exact["seed"]) == list(rows["apg"]["seed"])
+    # APG stops at a small residual, not at the optimum: close to it, but not equal.
+    np.testing.assert_allclose(exact["rel_err_X"], rows["apg"]["rel_err_X"], atol=0.05)
+    (claim,) = [c for c in registry().claims("rpca_phase") if c.key == "apg_matches_exact"]
+    summary = pd.concat(rows.values(), ignore_index=True)
+    text, agrees = claim.check(s, {"summary": summary})
+    assert agrees == bool((summary.groupby(["p", "trial"])["success"].nunique() == 1).all())
+    flipped = summary.assign(success=np.where(summary["method"] == "apg", ~summary["success"], summary["success"]))
+    text, agrees = claim.check(s, {"summary": flipped})
+    assert not agrees and f"on {len(exact)} of {len(exact)} problems" in text
 
 
 def test_phase_jobs_share_problems_and_do_not_depend_on_batching(tmp_path):

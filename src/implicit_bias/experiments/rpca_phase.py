@@ -13,11 +13,12 @@ import pandas as pd
 import torch
 
 from ..apg import apg_rpca, pcp_lambda
+from ..convex import pcp
 from ..grids import cell_id
 from ..plotting import figure
 from ..records import tidy
 from ..rpca import dop_descent, learning_rate_ratio, relative_error
-from ..scorecard import Claim
+from ..scorecard import NO_DATA, Claim
 from . import Context, Family, Kind, Plot, fixed_resources
 from .rpca import dop_init, planted_batch
 
@@ -48,46 +49,46 @@ def _row_problems(ctx: Context, s: dict, rank: int, trials):
     return torch.cat(Xs), torch.cat(Ss), seeds, rngs, ps
 
 
+def _by_dop(ctx: Context, s: dict, X, Y, init_rngs, label: str):
+    alpha = _alpha(s)
+    U0, g0, h0 = dop_init(init_rngs, s["n"], s["init_scale"], X)
+    res = dop_descent(Y, U0, g0, h0, alpha, s["lr"], steps=s["steps"], record_every=s["steps"], desc=ctx.label(label))
+    extra = {"alpha": alpha, "lambda": 1.0 / alpha, "steps": s["steps"], "lr": s["lr"], "init_scale": s["init_scale"]}
+    return res.X, res.S, res.diverged.cpu().numpy(), extra, {}
+
+
+def _by_apg(ctx: Context, s: dict, X, Y, init_rngs, label: str):
+    res = apg_rpca(Y, _lambda(s), tol=s["apg_tol"], max_iter=s["apg_max_iter"])
+    per_trial = {"iterations": res.iterations.cpu().numpy(), "converged": res.converged.cpu().numpy()}
+    return res.X, res.S, ~torch.isfinite(res.residual).cpu().numpy(), {"lambda": _lambda(s)}, per_trial
+
+
+def _by_pcp(ctx: Context, s: dict, X, Y, init_rngs, label: str):
+    # The exact convex program, solved in float64 to a certified duality gap.
+    res = pcp(Y.double(), _lambda(s), tol=s["pcp_tol"], max_iter=s["pcp_max_iter"])
+    per_trial = {
+        "iterations": res.iterations.cpu().numpy(),
+        "certified": res.certified.cpu().numpy(),
+        "gap": res.gap.cpu().numpy(),
+    }
+    X_hat, S_hat = res.X.to(Y.dtype), (Y.double() - res.X).to(Y.dtype)
+    return X_hat, S_hat, ~torch.isfinite(res.gap).cpu().numpy(), {"lambda": _lambda(s)}, per_trial
+
+
+#: How each method of the grid solves a row's problems.
+SOLVERS = {"dop": _by_dop, "apg": _by_apg, "pcp": _by_pcp}
+
+
 def run_row(ctx: Context, cell: dict):
     s = ctx.settings
     method, rank = cell["method"], int(cell["rank"])
-    n = s["n"]
+    if method not in SOLVERS:
+        raise ValueError(f"unknown method {method!r} for rpca_phase; known: {', '.join(SOLVERS)}")
     trials = list(range(s["trials"]))
     X, S, seeds, init_rngs, ps = _row_problems(ctx, s, rank, trials)
-    Y = X + S
-    params = {"n": n, "rank": rank}
-    if method == "dop":
-        alpha = _alpha(s)
-        U0, g0, h0 = dop_init(init_rngs, n, s["init_scale"], X)
-        res = dop_descent(
-            Y,
-            U0,
-            g0,
-            h0,
-            alpha,
-            s["lr"],
-            steps=s["steps"],
-            record_every=s["steps"],
-            desc=ctx.label(f"dop rank={rank} ({len(ps)} problems)"),
-        )
-        X_hat, S_hat, diverged = res.X, res.S, res.diverged.cpu().numpy()
-        extra = {
-            "alpha": alpha,
-            "lambda": 1.0 / alpha,
-            "steps": s["steps"],
-            "lr": s["lr"],
-            "init_scale": s["init_scale"],
-        }
-        per_trial = {}
-    elif method == "apg":
-        lam = _lambda(s)
-        res = apg_rpca(Y, lam, tol=s["apg_tol"], max_iter=s["apg_max_iter"])
-        X_hat, S_hat = res.X, res.S
-        diverged = ~torch.isfinite(res.residual).cpu().numpy()
-        extra = {"lambda": lam}
-        per_trial = {"iterations": res.iterations.cpu().numpy(), "converged": res.converged.cpu().numpy()}
-    else:
-        raise ValueError(f"unknown method {method!r} for rpca_phase; known: dop, apg")
+    params = {"n": s["n"], "rank": rank}
+    label = f"{method} rank={rank} ({len(ps)} problems)"
+    X_hat, S_hat, diverged, extra, per_trial = SOLVERS[method](ctx, s, X, X + S, init_rngs, label)
     err_x = relative_error(X_hat, X).cpu().numpy()
     err_s = relative_error(S_hat, S).cpu().numpy()
     rows = []
@@ -139,6 +140,7 @@ def _draw(tables):
     s, summary = tab["settings"], tab["summary"].copy()
     summary["success"] = summary["success"].astype(float)
     methods = [m for m in ("apg", "dop") if m in set(summary["method"])]
+    exact = success_grid(summary, "pcp") if "pcp" in set(summary["method"]) else None
     fig, axes = figure(len(methods), 1, width=3.0, height=2.9, sharey=True, gridspec_kw={"wspace": 0.08})
     titles = {"apg": f"APG (convex), $\\lambda = {_lambda(s):.3g}$", "dop": f"DOP, $\\alpha = {_alpha(s):.3g}$"}
     mesh = None
@@ -146,12 +148,18 @@ def _draw(tables):
         ranks, ps, frac = success_grid(summary, method)
         # One equal cell per grid point, as in the paper; ticks carry the values.
         mesh = ax.imshow(frac, cmap="gray", vmin=0, vmax=1, origin="lower", aspect="auto", interpolation="nearest")
+        if exact is not None and min(exact[2].shape) > 1:
+            # The exact convex program's 50% line, the same on both panels.
+            ax.contour(exact[2], levels=[0.5], colors=["#ff7f0e"], linewidths=1.2)
         _ticks(ax, ps, "x")
         _ticks(ax, ranks, "y")
         ax.set_title(titles[method])
         ax.set_xlabel("corruption $p$")
         ax.grid(False)
     axes[0, 0].set_ylabel("rank $r$")
+    if exact is not None:
+        axes[0, -1].plot([], [], color="#ff7f0e", lw=1.2, label="convex program (certified optimum): 50% success")
+        fig.legend(loc="lower center", bbox_to_anchor=(0.45, -0.12), frameon=False, fontsize=7)
     cbar = fig.colorbar(mesh, ax=list(axes[0]), fraction=0.04, pad=0.02)
     cbar.set_label("fraction of successful trials")
     fig.suptitle(f"robust PCA phase transition, n = {s['n']}, {s['trials']} trials per cell", y=1.04, fontsize=9)
@@ -170,8 +178,9 @@ def _caption(settings):
         f"min ||X||_* + lambda ||S||_1 s.t. X + S = Y with lambda = {_lambda(s):.3g}, solved "
         f"by accelerated proximal gradient with continuation (Lin et al. 2009; tolerance "
         f"{s['apg_tol']:g}). Right: DOP with alpha = {_alpha(s):.3g}, {s['steps']} steps of "
-        f"size tau = {s['lr']:g}, initialization scale {s['init_scale']:g}. Both methods see "
-        f"the same problems."
+        f"size tau = {s['lr']:g}, initialization scale {s['init_scale']:g}. The orange line (where "
+        f"run) is the 50% success line of the same convex program solved to a certified optimum "
+        f"(relative duality gap {s['pcp_tol']:g}). All methods see the same problems."
     )
 
 
@@ -206,14 +215,44 @@ def _hard_corner(s, tables):
     return text, bool(len(part)) and not bool(part["success"].any())
 
 
-def _dop_region(s, tables):
-    frac = _fractions(tables["summary"])
-    cells = {m: int((frac.xs(m, level="method") >= 0.5).sum()) for m in ("apg", "dop")}
-    total = len(frac.xs("dop", level="method"))
-    return (
-        f"cells with success >= 0.5: DOP {cells['dop']}, APG {cells['apg']} of {total}",
-        cells["dop"] >= cells["apg"],
+def _region_against(rival: str):
+    """DOP's region of success (cells with success >= 0.5) against ``rival``'s."""
+
+    def check(s, tables):
+        frac = _fractions(tables["summary"])
+        methods = set(frac.index.get_level_values("method"))
+        if not {"dop", rival} <= methods:
+            return f"the sweep ran no {rival} or no dop", NO_DATA
+        cells = {m: int((frac.xs(m, level="method") >= 0.5).sum()) for m in sorted(methods)}
+        total = len(frac.xs("dop", level="method"))
+        names = {"apg": "APG", "dop": "DOP", "pcp": "exact convex program"}
+        text = "cells with success >= 0.5: " + ", ".join(f"{names[m]} {c}" for m, c in cells.items())
+        return f"{text} of {total}", cells["dop"] > cells[rival]
+
+    return check
+
+
+def _apg_against_exact(s, tables):
+    summary = tables["summary"]
+    if not {"apg", "pcp"} <= set(summary["method"]):
+        return "the sweep ran no apg or no pcp", NO_DATA
+    key = ["rank", "p", "trial"]
+    apg = summary[summary["method"] == "apg"].set_index(key)
+    exact = summary[summary["method"] == "pcp"].set_index(key)
+    both = apg[["success", "rel_err_X"]].join(exact[["success", "rel_err_X", "certified"]], rsuffix="_exact")
+    both = both.assign(success=both["success"].astype(bool), success_exact=both["success_exact"].astype(bool))
+    differ = both[both["success"] != both["success_exact"]]
+    cells = differ.reset_index()[["rank", "p"]].drop_duplicates()
+    frac = both.groupby(["rank", "p"])[["success", "success_exact"]].mean()
+    differ_half = int(((frac["success"] >= 0.5) != (frac["success_exact"] >= 0.5)).sum())
+    uncertified = int((~both["certified"].astype(bool)).sum())
+    text = (
+        f"APG's verdict differs from the exact program's on {len(differ)} of {len(both)} problems "
+        f"({int(differ['success_exact'].sum())} the exact program recovers, {int(differ['success'].sum())} only APG), "
+        f"in {len(cells)} of {len(frac)} cells; {differ_half} cells change side of 50% success; "
+        f"the exact program was certified (gap <= {s['pcp_tol']:g}) on {len(both) - uncertified} of {len(both)}"
     )
+    return text, differ.empty
 
 
 FAMILY = Family(
@@ -230,7 +269,8 @@ FAMILY = Family(
         "rpca_phase": [
             Claim(
                 "easy_corner",
-                "Both APG and DOP recover X in every trial with rank <= 3 and p <= 0.1",
+                "Every method (APG, DOP, the exact convex program) recovers X in every trial with rank <= 3 and "
+                "p <= 0.1",
                 "phase_transition",
                 "white corner (Figs. 2b, 2c)",
                 ("quick", "paper"),
@@ -238,7 +278,7 @@ FAMILY = Family(
             ),
             Claim(
                 "hard_corner",
-                "Both fail in every trial with rank >= 20 and p >= 0.4",
+                "Every method fails in every trial with rank >= 20 and p >= 0.4",
                 "phase_transition",
                 "black corner (Figs. 2b, 2c)",
                 ("quick", "paper"),
@@ -246,12 +286,28 @@ FAMILY = Family(
             ),
             Claim(
                 "dop_region",
-                "DOP (alpha = sqrt(n)) succeeds on at least as large a region as the convex "
-                "program (lambda = 1/sqrt(n))",
+                "DOP (alpha = sqrt(n)) succeeds on a larger region than the convex program solved by APG "
+                "(lambda = 1/sqrt(n), tolerance as Lin et al.)",
                 "phase_transition",
-                "wide region, compared with APG (Figs. 2b, 2c)",
+                "wider region than the convex method (Figs. 2b, 2c)",
                 ("quick", "paper"),
-                _dop_region,
+                _region_against("apg"),
+            ),
+            Claim(
+                "dop_region_exact",
+                "(our check) DOP succeeds on a larger region than the convex program solved to a certified optimum",
+                "phase_transition",
+                "wider region than the convex method (Figs. 2b, 2c)",
+                ("quick", "paper"),
+                _region_against("pcp"),
+            ),
+            Claim(
+                "apg_matches_exact",
+                "(our check) APG at the paper's tolerance reaches the exact convex program's verdict on every problem",
+                "phase_transition",
+                "APG solves the convex program (Fig. 2b)",
+                ("quick", "paper"),
+                _apg_against_exact,
             ),
         ],
     },
