@@ -16,7 +16,7 @@ SNAKEMAKE_ARGS ?=
 BIN := $(VENV)/bin
 LOCK := requirements/dev.lock
 
-.PHONY: all figures test lint lock docs paper-matrix report clean-results
+.PHONY: all figures test lint lock docs docs-default paper-matrix cpu-images clean-results
 
 all: figures
 
@@ -49,5 +49,30 @@ lock: $(VENV)/.installed
 	    $$( [ $$lock = dev ] && echo --extra dev ) --output-file requirements/$$lock.lock pyproject.toml; \
 	done
 
+# The published runs, each from empty results in its own folder under runs/, timed, then
+# copied to docs/ with their commit, machine and times (python -m implicit_bias.publish):
+#   docs-default   the default size (every figure), to docs/default/
+#   paper-matrix   every matrix experiment at the papers' settings, to docs/paper/
+#   cpu-images     the image sweeps at the cpu size, to docs/cpu/
+# `make docs` makes all three (about 1 h 45 min on 2 cores).
+define published_run
+	rm -rf runs/$(1)
+	start=$$(date +%s.%N); \
+	$(BIN)/snakemake --cores $(CORES) --directory runs/$(1) $(2) $(SNAKEMAKE_ARGS) && \
+	$(BIN)/python -m implicit_bias.publish runs/$(1) $(3) --name "$(4)" \
+	  --wall-s $$(python3 -c "import time; print(time.time() - $$start)")
+endef
+
+docs-default: $(VENV)/.installed
+	$(call published_run,default,,docs/default,The default run (size quick))
+
+paper-matrix: $(VENV)/.installed
+	$(call published_run,paper-matrix,--configfile configs/paper_matrix.yaml,docs/paper,The matrix experiments at the papers' settings)
+
+cpu-images: $(VENV)/.installed
+	$(call published_run,cpu-images,--config size=cpu 'only=[image_width,image_gallery,image_noise]',docs/cpu,The image sweeps at the cpu size)
+
+docs: docs-default paper-matrix cpu-images
+
 clean-results:
-	rm -rf results/*/ figures/*.pdf figures/*.png logs
+	rm -rf results/*/ figures/*.pdf figures/*.png logs runs

@@ -1,5 +1,7 @@
 """The workflow as a user runs it: lint, dry runs of every size, a smoke run end to end."""
 
+import json
+
 import pandas as pd
 import pytest
 from conftest import REPO, SCHEMA, run_snakemake, snakemake_exe, stand_in_images
@@ -82,3 +84,31 @@ def test_a_sweep_whose_every_run_diverges_is_scored_and_drawn(tmp_path):
     card = pd.read_csv(tmp_path / "results" / "scorecard.csv")
     assert set(card["holds"]) == {"diverged"}
     assert (tmp_path / "figures" / "fig2a_alpha_sweep.png").stat().st_size > 1000
+
+
+def test_publish_copies_a_run_with_its_facts(tmp_path):
+    from implicit_bias.publish import publish, thin_curves
+
+    run = tmp_path / "run"
+    cell = run / "results" / "s" / "cells" / "a~1"
+    cell.mkdir(parents=True)
+    pd.DataFrame({"sweep": ["s"], "wall_s": [3.0]}).to_csv(cell / "summary.csv", index=False)
+    pd.DataFrame({"sweep": ["s"], "wall_s": [3.0]}).to_csv(run / "results" / "s" / "summary.csv", index=False)
+    curves = pd.DataFrame({"iteration": list(range(1000)) * 40, "x": 0.123456789})
+    curves.to_csv(run / "results" / "s" / "curves.csv", index=False)
+    for ext in ("md", "csv"):
+        (run / "results" / f"scorecard.{ext}").write_text("card")
+    (run / "figures").mkdir()
+    (run / "figures" / "f.png").write_bytes(b"png")
+    (run / "logs" / "s").mkdir(parents=True)
+    (run / "logs" / "s" / "a~1.benchmark.tsv").write_text("s\th:m:s\n4.5\t0:00:04\n")
+    docs = tmp_path / "docs"
+    (docs / "stale.txt").parent.mkdir()
+    (docs / "stale.txt").write_text("old")
+    publish(run, docs, wall_s=10.0, name="a run", repo=REPO, cores=2)
+    assert not (docs / "stale.txt").exists() and (docs / "figures" / "f.png").exists()
+    facts = json.loads((docs / "run.json").read_text())
+    assert facts["jobs"] == 1 and facts["jobs_s"] == 4.5 and facts["compute_s"] == 3.0
+    assert facts["overhead_share"] == pytest.approx(1 - 3.0 / 2 / 10.0)
+    small, k = thin_curves(curves, max_bytes=100_000)
+    assert k > 1 and len(small.to_csv(index=False)) < 100_000 and {0, 999} <= set(small["iteration"])

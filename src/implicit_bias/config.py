@@ -36,7 +36,7 @@ from pathlib import Path
 
 import yaml
 
-SIZES = ("smoke", "quick", "paper")
+SIZES = ("smoke", "quick", "cpu", "paper")
 #: The repository's schema, for code that runs without Snakemake (tests, benchmarks).
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
 #: The most points a run may record per curve (a CSV row each).

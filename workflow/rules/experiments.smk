@@ -18,6 +18,8 @@ for sweep in SWEEPS:
             files=[f"results/{{sweep}}/cells/{{cell}}/{name}" for name in kind.files],
         log:
             "logs/{sweep}/{cell}.log",
+        benchmark:
+            "logs/{sweep}/{cell}.benchmark.tsv"
         wildcard_constraints:
             sweep=re.escape(sweep),
             cell=one_of(own_cells(sweep)),

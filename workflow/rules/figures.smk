@@ -19,6 +19,8 @@ rule figure:
         ),
     log:
         "logs/figures/{figure}.log",
+    benchmark:
+        "logs/figures/{figure}.benchmark.tsv"
     localrule: True
     conda:
         "../../environment.yml"

@@ -10,6 +10,8 @@ rule scorecard:
         md="results/scorecard.md",
     log:
         "logs/scorecard.log",
+    benchmark:
+        "logs/scorecard.benchmark.tsv"
     localrule: True
     conda:
         "../../environment.yml"

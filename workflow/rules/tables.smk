@@ -10,6 +10,8 @@ rule aggregate:
         curves="results/{sweep}/curves.csv",
     log:
         "logs/{sweep}/aggregate.log",
+    benchmark:
+        "logs/{sweep}/aggregate.benchmark.tsv"
     localrule: True
     conda:
         "../../environment.yml"

@@ -1,0 +1,177 @@
+"""Publish a finished run under ``docs/``: its figures, tables and scorecard, stamped with the
+commit, the machine, the settings and the measured times.
+
+``python -m implicit_bias.publish RUN_DIR DOCS_DIR --wall-s SECONDS [--name NAME]`` copies
+from a workflow run made with ``--directory RUN_DIR``:
+
+* ``figures/*.png``;
+* each sweep's ``summary.csv``, and ``curves.csv`` thinned to keep every file under 5 MB
+  (every k-th recorded iteration of each curve, the first and last always kept);
+* ``results/scorecard.md`` and ``.csv``;
+* ``run.md``: the commit, the machine, the package versions, the size and sweeps, and
+  where the time went: the wall time, the summed time of the jobs (Snakemake's own
+  benchmark of each job, start-up included) and their summed compute (the tables'
+  ``wall_s``), so that start-up and scheduling overhead can be read off.
+
+It writes nothing but those files; the folder is emptied first so no stale file survives.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+from pathlib import Path
+
+import pandas as pd
+
+from .records import read_table, write_table
+
+#: The largest file a published table may be.
+MAX_BYTES = 5_000_000
+
+
+def thin_curves(curves: pd.DataFrame, max_bytes: int = MAX_BYTES) -> tuple[pd.DataFrame, int]:
+    """Every k-th recorded iteration of each curve, the smallest k that fits ``max_bytes``.
+
+    :returns: the thinned table and k (1: unchanged).
+    """
+    if curves.empty or "iteration" not in curves:
+        return curves, 1
+    size = len(curves.to_csv(index=False, float_format="%.10g"))
+    k = 1
+    while size / k > 0.9 * max_bytes:
+        k += 1
+    if k == 1:
+        return curves, 1
+    its = sorted(curves["iteration"].unique())
+    keep = set(its[::k]) | {its[0], its[-1]}
+    return curves[curves["iteration"].isin(keep)], k
+
+
+def _commit(repo: Path) -> str:
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(repo), "describe", "--always", "--dirty"], capture_output=True, text=True, timeout=10
+        )
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def _machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return f"{cpu}, {cores} cores available, {platform.system()} {platform.release()}"
+
+
+def _versions() -> str:
+    import numpy
+    import scipy
+    import torch
+
+    return (
+        f"Python {platform.python_version()}, torch {torch.__version__}, numpy {numpy.__version__}, "
+        f"scipy {scipy.__version__}"
+    )
+
+
+def job_times(run: Path) -> dict:
+    """Where a run's time went, from its tables and Snakemake's job benchmarks.
+
+    :returns: ``jobs`` (number of benchmarked jobs), ``jobs_s`` (their summed wall time,
+        start-up included) and ``compute_s`` (the summed ``wall_s`` of the compute jobs,
+        each job once; shared cells not counted).
+    """
+    jobs = sorted((run / "logs").rglob("*.benchmark.tsv"))
+    jobs_s = sum(float(pd.read_csv(p, sep="\t")["s"].iloc[0]) for p in jobs)
+    compute = 0.0
+    for summary in (run / "results").glob("*/cells/*/summary.csv"):
+        table = read_table(summary)
+        if table.empty or ("shared_from" in table and table["shared_from"].notna().any()):
+            continue
+        compute += float(table["wall_s"].iloc[0])
+    return {"jobs": len(jobs), "jobs_s": jobs_s, "compute_s": compute}
+
+
+def publish(run: Path, docs: Path, *, wall_s: float, name: str, repo: Path, cores: int) -> None:
+    """Copy a finished run's outputs to ``docs`` (see the module docstring)."""
+    if docs.exists():
+        shutil.rmtree(docs)
+    (docs / "figures").mkdir(parents=True)
+    for png in sorted((run / "figures").glob("*.png")):
+        shutil.copyfile(png, docs / "figures" / png.name)
+    thinned = {}
+    for sweep_dir in sorted(p for p in (run / "results").iterdir() if p.is_dir()):
+        out = docs / "results" / sweep_dir.name
+        out.mkdir(parents=True)
+        shutil.copyfile(sweep_dir / "summary.csv", out / "summary.csv")
+        curves, k = thin_curves(read_table(sweep_dir / "curves.csv"))
+        write_table(curves, out / "curves.csv")
+        if k > 1:
+            thinned[sweep_dir.name] = k
+    for ext in ("md", "csv"):
+        shutil.copyfile(run / "results" / f"scorecard.{ext}", docs / f"scorecard.{ext}")
+    times = job_times(run)
+    overhead = 1.0 - times["compute_s"] / cores / wall_s if wall_s > 0 else float("nan")
+    facts = {
+        "run": name,
+        "commit": _commit(repo),
+        "machine": _machine(),
+        "versions": _versions(),
+        "cores": cores,
+        "wall_s": round(wall_s, 1),
+        **{k: round(v, 1) if isinstance(v, float) else v for k, v in times.items()},
+        "overhead_share": round(overhead, 3),
+        "curves_thinned": thinned,
+    }
+    (docs / "run.json").write_text(json.dumps(facts, indent=2) + "\n")
+    (docs / "run.md").write_text(_run_text(facts))
+
+
+def _run_text(f: dict) -> str:
+    thinned = (
+        "; ".join(f"{s}: every {k}th recorded iteration" for s, k in f["curves_thinned"].items())
+        if f["curves_thinned"]
+        else "none"
+    )
+    return (
+        f"# {f['run']}\n\n"
+        f"- Commit: `{f['commit']}`\n"
+        f"- Machine: {f['machine']}\n"
+        f"- Software: {f['versions']}\n"
+        f"- Wall time: {f['wall_s']:.0f} s ({f['wall_s'] / 60:.1f} min) on {f['cores']} cores, from empty results\n"
+        f"- Jobs: {f['jobs']}, their summed wall time (Snakemake's benchmark of each, start-up included) "
+        f"{f['jobs_s']:.0f} s; the compute jobs' own time (the tables' `wall_s`) {f['compute_s']:.0f} s\n"
+        f"- Start-up and scheduling: {100 * f['overhead_share']:.0f}% of the wall time "
+        f"(1 - compute / {f['cores']} cores / wall time)\n"
+        f"- Curves thinned to stay under 5 MB per file: {thinned}\n"
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m implicit_bias.publish RUN_DIR DOCS_DIR --wall-s S --name NAME [--cores N]``."""
+    parser = argparse.ArgumentParser(prog="python -m implicit_bias.publish", description=main.__doc__)
+    parser.add_argument("run", type=Path, help="the run's --directory")
+    parser.add_argument("docs", type=Path, help="where to publish it (emptied first)")
+    parser.add_argument("--wall-s", type=float, required=True, help="the run's measured wall time")
+    parser.add_argument("--name", required=True, help="a title for run.md")
+    parser.add_argument("--cores", type=int, default=len(os.sched_getaffinity(0)))
+    args = parser.parse_args(argv)
+    repo = Path(__file__).resolve().parents[2]
+    publish(args.run, args.docs, wall_s=args.wall_s, name=args.name, repo=repo, cores=args.cores)
+    print(f"published {args.run} to {args.docs}")
+
+
+if __name__ == "__main__":
+    main()
