@@ -52,8 +52,9 @@ def test_new_sweep_takes_defaults_and_size(base_config, schema):
     res = validate_config(cfg, schema)
     s = res["resolved"]["alpha_n100"]
     assert s["p"] == 0.3 and s["steps"] == 20000 and s["trials"] == 3  # quick shrinks it too
-    cells = sweep_cells(s)
-    assert "alpha~10" in cells  # sqrt(100) joins the grid
+    from implicit_bias.experiments.rpca import sweep_alphas
+
+    assert 10.0 in sweep_alphas(s) and len(sweep_cells(s)) == 1  # sqrt(100) joins the grid; one job
     assert figures(res)["alpha_n100"] == {"plot": "alpha_sweep", "sweeps": ["alpha_n100"]}
 
 

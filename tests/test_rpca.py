@@ -165,26 +165,32 @@ ALPHA_SETTINGS = dict(
 
 
 def test_run_cell_is_deterministic_and_batching_invariant(tmp_path):
-    cell = {"alpha": 3.162}
+    from implicit_bias.experiments.rpca import alpha_cells
+
+    (cell,) = alpha_cells(ALPHA_SETTINGS)
     s1, c1 = run_cell(sweep="t", settings=ALPHA_SETTINGS, cell=cell, outdir=tmp_path / "a", seed=7, progress=False)
     s2, c2 = run_cell(sweep="t", settings=ALPHA_SETTINGS, cell=cell, outdir=tmp_path / "b", seed=7, progress=False)
-    cols = ["seed", "rel_err_X", "rel_err_S"]
+    cols = ["seed", "alpha", "rel_err_X", "rel_err_S"]
     assert s1[cols].equals(s2[cols])
     assert c1.equals(c2)
-    assert 0.0 < s1["rel_err_X"].max() < 0.9  # the runs went somewhere: the check is not vacuous
-    # The last trial alone gives the same numbers as inside the batch of three.
-    one = dict(ALPHA_SETTINGS, trials=3)
-    s3, _ = run_cell(sweep="t", settings=dict(one, trials=1), cell=cell, outdir=tmp_path / "c", seed=7, progress=False)
-    assert s3["seed"].iloc[0] == s1["seed"].iloc[0]
-    np.testing.assert_allclose(s3["rel_err_X"].iloc[0], s1["rel_err_X"].iloc[0], rtol=1e-10)
-    # A different base seed gives different data.
+    assert sorted(set(s1["alpha"].round(3))) == [1.0, 3.16, 3.464, 10.0]  # the grid and sqrt(12)
+    assert 0.0 < s1["rel_err_X"].min() < 0.9  # the runs went somewhere: the check is not vacuous
+    # One trial alone gives the same numbers, at every alpha, as inside the batch of three.
+    s3, _ = run_cell(
+        sweep="t", settings=dict(ALPHA_SETTINGS, trials=1), cell=cell, outdir=tmp_path / "c", seed=7, progress=False
+    )
+    first = s1[s1["trial"] == 0].reset_index(drop=True)
+    assert list(s3["seed"]) == list(first["seed"])
+    np.testing.assert_allclose(s3["rel_err_X"], first["rel_err_X"], rtol=1e-10)
+    # Every alpha sees the same problems; a different base seed gives different data.
+    assert s1.groupby("trial")["seed"].nunique().eq(1).all()
     s4, _ = run_cell(sweep="t", settings=ALPHA_SETTINGS, cell=cell, outdir=tmp_path / "d", seed=8, progress=False)
     assert not np.allclose(s4["rel_err_X"], s1["rel_err_X"], rtol=1e-6, atol=0)
 
 
 def test_run_cell_writes_contract_columns(tmp_path):
     summary, curves = run_cell(
-        sweep="rpca_alpha", settings=ALPHA_SETTINGS, cell={"alpha": 2.0}, outdir=tmp_path, seed=0, progress=False
+        sweep="rpca_alpha", settings=ALPHA_SETTINGS, cell={"alphas": 4}, outdir=tmp_path, seed=0, progress=False
     )
     for col in [
         "sweep",
@@ -209,4 +215,4 @@ def test_run_cell_writes_contract_columns(tmp_path):
         assert col in summary.columns, col
     assert (tmp_path / "summary.csv").exists() and (tmp_path / "curves.csv").exists()
     assert set(curves["iteration"]) == {0, 100, 200, 300}
-    assert summary["lambda"].iloc[0] == pytest.approx(0.5)
+    np.testing.assert_allclose(summary["lambda"], 1.0 / summary["alpha"])

@@ -42,24 +42,19 @@ def test_dop_descent_matches_reference_iteration(alpha):
 
 
 def _settings(**kw):
+    from implicit_bias.config import kind_defaults
+
     s = {
+        **kind_defaults("rpca_phase"),
         "kind": "rpca_phase",
         "n": 12,
         "ranks": [1, 6],
         "ps": [0.05, 0.4],
-        "outlier_std": 10.0,
         "methods": ["apg", "dop"],
         "trials": 2,
-        "success_threshold": 0.1,
-        "alpha": None,
         "steps": 3000,
         "lr": 1e-3,
         "init_scale": 1e-3,
-        "lambda": None,
-        "apg_tol": 1e-7,
-        "apg_max_iter": 10000,
-        "pcp_tol": 1e-6,
-        "pcp_max_iter": 5000,
     }
     s.update(kw)
     return s

@@ -68,7 +68,8 @@ def test_curves_claims():
 
 def test_a_sweep_without_curves_is_still_judged():
     rows = [
-        {"method": m, "rank": r, "p": p, "trial": 0, "success": r <= 3 and p <= 0.1}
+        # DOP also recovers rank 3 at p = 0.4: one cell more than APG.
+        {"method": m, "rank": r, "p": p, "trial": 0, "success": r <= 3 and (p <= 0.1 or (m == "dop" and r == 3))}
         for m in ("apg", "dop")
         for r in (1, 3, 20)
         for p in (0.1, 0.4)
@@ -76,6 +77,11 @@ def test_a_sweep_without_curves_is_still_judged():
     tables = {"ph": {"summary": pd.DataFrame(rows), "curves": pd.DataFrame()}}
     v = _verdicts(scorecard("quick", {"ph": {"kind": "rpca_phase"}}, tables))
     assert v["ph:easy_corner"] == HOLDS and v["ph:hard_corner"] == HOLDS and v["ph:dop_region"] == HOLDS
+    # No exact-program runs: the claims about it have no data, they do not pass.
+    assert v["ph:dop_region_exact"] == NO_DATA and v["ph:apg_matches_exact"] == NO_DATA
+    even = [dict(r, success=r["rank"] <= 3 and r["p"] <= 0.1) for r in rows]
+    tables = {"ph": {"summary": pd.DataFrame(even), "curves": pd.DataFrame()}}
+    assert _verdicts(scorecard("quick", {"ph": {"kind": "rpca_phase"}}, tables))["ph:dop_region"] == FAILS
 
 
 def test_a_sweep_whose_every_run_diverged_is_scored_so():

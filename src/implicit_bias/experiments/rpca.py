@@ -73,63 +73,74 @@ def sweep_alphas(s: dict) -> list[float]:
 
 
 def alpha_cells(s: dict) -> list[dict]:
-    """One job per alpha of the grid."""
-    return [{"alpha": float(short_number(a)) if a != math.sqrt(s["n"]) else a} for a in sweep_alphas(s)]
+    """One job: every alpha and trial of the grid as one batch."""
+    return [{"alphas": len(sweep_alphas(s)), "trials": s["trials"]}]
 
 
-def _dop_trials(ctx: Context, s: dict, alpha: float, trials):
+def dop_over_alphas(ctx: Context, s: dict, alphas: list[float], trials):
+    """DOP at every alpha on the problems of ``trials``, as one batch: element ``(a, t)``
+    (alpha-major) solves trial ``t``'s problem from trial ``t``'s initialization with ratio
+    ``alphas[a]``, the same problem and start at every alpha.
+
+    :returns: ``(X, S, seeds, result)``, ``X``, ``S`` and ``seeds`` per element.
+    """
+    trials = list(trials)
     X, S, seeds, init_rngs = planted_batch(ctx, s, trials, rank=s["rank"], p=s["p"])
     U0, g0, h0 = dop_init(init_rngs, s["n"], s["init_scale"], X)
+    rep = lambda t: t.repeat(len(alphas), *([1] * (t.dim() - 1)))  # noqa: E731
+    per_element = torch.tensor([a for a in alphas for _ in trials], dtype=X.dtype, device=X.device)
+    Xb, Sb = rep(X), rep(S)
     result = dop_descent(
-        X + S,
-        U0,
-        g0,
-        h0,
-        alpha,
+        Xb + Sb,
+        rep(U0),
+        rep(g0),
+        rep(h0),
+        per_element,
         s["lr"],
         steps=s["steps"],
         record_every=s["record_every"],
-        X_true=X,
-        S_true=S,
-        desc=ctx.label(f"dop alpha={alpha:.4g}"),
+        X_true=Xb,
+        S_true=Sb,
+        desc=ctx.label(f"dop, {len(alphas)} alphas x {len(trials)} trials"),
     )
-    return X, S, seeds, result
+    return Xb, Sb, seeds * len(alphas), result
 
 
 def run_alpha(ctx: Context, cell: dict):
     s = ctx.settings
-    alpha = float(cell["alpha"])
-    trials = range(s["trials"])
-    X, S, seeds, res = _dop_trials(ctx, s, alpha, trials)
+    alphas = [float(short_number(a)) if a != math.sqrt(s["n"]) else a for a in sweep_alphas(s)]
+    trials = list(range(s["trials"]))
+    X, S, seeds, res = dop_over_alphas(ctx, s, alphas, trials)
     err_x = relative_error(res.X, X).cpu().numpy()
     err_s = relative_error(res.S, S).cpu().numpy()
     diverged = res.diverged.cpu().numpy()
-    params = {
+    fixed = {
         "n": s["n"],
         "rank": s["rank"],
         "p": s["p"],
-        "alpha": alpha,
-        "lambda": 1.0 / alpha,
         "steps": s["steps"],
         "lr": s["lr"],
         "init_scale": s["init_scale"],
     }
-    rows = [
-        {
-            "method": "dop",
-            "cell": cell_id({"alpha": alpha}),
-            "trial": t,
-            "seed": seeds[i],
-            **params,
-            "rel_err_X": err_x[i],
-            "rel_err_S": err_s[i],
-            "success": bool(err_x[i] < s["success_threshold"]) and not diverged[i],
-            "diverged": bool(diverged[i]),
-        }
-        for i, t in enumerate(trials)
-    ]
-    curves = curves_frame(res, {"method": "dop", "alpha": alpha}, trials)
-    return tidy(rows), curves
+    rows, frames = [], []
+    for i, (alpha, t) in enumerate((a, t) for a in alphas for t in trials):
+        rows.append(
+            {
+                "method": "dop",
+                "cell": cell_id(cell),
+                "trial": t,
+                "seed": seeds[i],
+                **fixed,
+                "alpha": alpha,
+                "lambda": 1.0 / alpha,
+                "rel_err_X": err_x[i],
+                "rel_err_S": err_s[i],
+                "success": bool(err_x[i] < s["success_threshold"]) and not diverged[i],
+                "diverged": bool(diverged[i]),
+            }
+        )
+        frames.append(curves_frame(res.select(i), {"method": "dop", "alpha": alpha}, [t]))
+    return tidy(rows), pd.concat(frames, ignore_index=True)
 
 
 def method_cells(s: dict) -> list[dict]:
@@ -144,7 +155,7 @@ def run_curves(ctx: Context, cell: dict):
     trials = range(s["trials"])
     if method == "dop":
         alpha = learning_rate_ratio(s["alpha"], n)
-        X, S, seeds, res = _dop_trials(ctx, s, alpha, trials)
+        X, S, seeds, res = dop_over_alphas(ctx, s, [alpha], trials)
         extra = {"alpha": alpha, "lr": s["lr"], "init_scale": s["init_scale"]}
     else:
         X, S, seeds, init_rngs = planted_batch(ctx, s, trials, rank=rank, p=s["p"])
@@ -311,8 +322,7 @@ FAMILY = Family(
             cells=alpha_cells,
             run=run_alpha,
             plots=("alpha_sweep",),
-            # A paper-size job: about 35 s and 350 MB on one (busy) CPU core.
-            resources=fixed_resources(mem_mb=1000, runtime=15),
+            resources=fixed_resources(threads=2, mem_mb=2000, runtime=60),
         ),
         "rpca_curves": Kind(
             cells=method_cells,

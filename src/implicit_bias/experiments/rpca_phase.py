@@ -32,21 +32,36 @@ def _lambda(s: dict) -> float:
 
 
 def row_cells(s: dict) -> list[dict]:
-    """One job per (method, rank): a row of the grid."""
-    return [{"method": m, "rank": int(r)} for m in s["methods"] for r in s["ranks"]]
+    """One job per method and group of ``ranks_per_job`` rows of the grid (``rank``: the
+    group's first rank; ``to``: its last, when there are several)."""
+    k = s["ranks_per_job"]
+    groups = [s["ranks"][i : i + k] for i in range(0, len(s["ranks"]), k)]
+    return [
+        {"method": m, "rank": int(g[0]), **({"to": int(g[-1])} if len(g) > 1 else {})}
+        for m in s["methods"]
+        for g in groups
+    ]
 
 
-def _row_problems(ctx: Context, s: dict, rank: int, trials):
-    """Every (p, trial) problem of one grid row, stacked: ``(X, S, seeds, init_rngs, ps)``."""
-    Xs, Ss, seeds, rngs, ps = [], [], [], [], []
-    for p in s["ps"]:
-        X, S, sd, ir = planted_batch(ctx, s, trials, rank=rank, p=p)
-        Xs.append(X)
-        Ss.append(S)
-        seeds += sd
-        rngs += ir
-        ps += [p] * len(trials)
-    return torch.cat(Xs), torch.cat(Ss), seeds, rngs, ps
+def _cell_ranks(s: dict, cell: dict) -> list[int]:
+    start = s["ranks"].index(int(cell["rank"]))
+    return [int(r) for r in s["ranks"][start : start + s["ranks_per_job"]]]
+
+
+def _row_problems(ctx: Context, s: dict, ranks: list[int], trials):
+    """Every (rank, p, trial) problem of some rows of the grid, stacked:
+    ``(X, S, seeds, init_rngs, ranks, ps)``, the last four per problem."""
+    Xs, Ss, seeds, rngs, rows, ps = [], [], [], [], [], []
+    for rank in ranks:
+        for p in s["ps"]:
+            X, S, sd, ir = planted_batch(ctx, s, trials, rank=rank, p=p)
+            Xs.append(X)
+            Ss.append(S)
+            seeds += sd
+            rngs += ir
+            rows += [rank] * len(trials)
+            ps += [p] * len(trials)
+    return torch.cat(Xs), torch.cat(Ss), seeds, rngs, rows, ps
 
 
 def _by_dop(ctx: Context, s: dict, X, Y, init_rngs, label: str):
@@ -81,13 +96,12 @@ SOLVERS = {"dop": _by_dop, "apg": _by_apg, "pcp": _by_pcp}
 
 def run_row(ctx: Context, cell: dict):
     s = ctx.settings
-    method, rank = cell["method"], int(cell["rank"])
+    method, ranks = cell["method"], _cell_ranks(s, cell)
     if method not in SOLVERS:
         raise ValueError(f"unknown method {method!r} for rpca_phase; known: {', '.join(SOLVERS)}")
     trials = list(range(s["trials"]))
-    X, S, seeds, init_rngs, ps = _row_problems(ctx, s, rank, trials)
-    params = {"n": s["n"], "rank": rank}
-    label = f"{method} rank={rank} ({len(ps)} problems)"
+    X, S, seeds, init_rngs, rows_rank, ps = _row_problems(ctx, s, ranks, trials)
+    label = f"{method} ranks {ranks[0]}..{ranks[-1]} ({len(ps)} problems)"
     X_hat, S_hat, diverged, extra, per_trial = SOLVERS[method](ctx, s, X, X + S, init_rngs, label)
     err_x = relative_error(X_hat, X).cpu().numpy()
     err_s = relative_error(S_hat, S).cpu().numpy()
@@ -96,10 +110,11 @@ def run_row(ctx: Context, cell: dict):
         ok = bool(err_x[i] < s["success_threshold"]) and not bool(diverged[i])
         row = {
             "method": method,
-            "cell": cell_id({"method": method, "rank": rank}),
+            "cell": cell_id(cell),
             "trial": trials[i % len(trials)],
             "seed": seed,
-            **params,
+            "n": s["n"],
+            "rank": rows_rank[i],
             "p": ps[i],
             **extra,
             "rel_err_X": err_x[i],
@@ -239,7 +254,9 @@ def _apg_against_exact(s, tables):
     key = ["rank", "p", "trial"]
     apg = summary[summary["method"] == "apg"].set_index(key)
     exact = summary[summary["method"] == "pcp"].set_index(key)
-    both = apg[["success", "rel_err_X"]].join(exact[["success", "rel_err_X", "certified"]], rsuffix="_exact")
+    both = apg[["success", "rel_err_X"]].merge(
+        exact[["success", "rel_err_X", "certified"]], left_index=True, right_index=True, suffixes=("", "_exact")
+    )
     both = both.assign(success=both["success"].astype(bool), success_exact=both["success_exact"].astype(bool))
     differ = both[both["success"] != both["success_exact"]]
     cells = differ.reset_index()[["rank", "p"]].drop_duplicates()
@@ -261,7 +278,7 @@ FAMILY = Family(
             cells=row_cells,
             run=run_row,
             plots=("phase_transition",),
-            resources=fixed_resources(mem_mb=2000, runtime=120),
+            resources=fixed_resources(threads=2, mem_mb=2000, runtime=120),
         ),
     },
     plots={"phase_transition": Plot(draw=_draw, caption=_caption, kinds=("rpca_phase",))},

@@ -14,7 +14,7 @@ from ..convex import commuting_sensing_lp, psd_pcp
 from ..grids import cell_id
 from ..plotting import figure, geometric_band, mean_band
 from ..records import tidy
-from ..rpca import dop_descent, relative_error
+from ..rpca import relative_error
 from ..scorecard import Claim
 from ..seeding import trial_rngs
 from ..theory import (
@@ -24,7 +24,7 @@ from ..theory import (
     weighted_min_norm,
 )
 from . import Context, Family, Kind, Plot, fixed_resources
-from .rpca import curves_frame, dop_init, planted_batch, rows_at_sqrt_n, sweep_alphas
+from .rpca import alpha_cells, curves_frame, dop_over_alphas, rows_at_sqrt_n, sweep_alphas
 
 # ---------------------------------------------------------------------------------------
 # Theorem 1: commuting measurements
@@ -218,76 +218,58 @@ def run_weighted(ctx: Context, cell: dict):
 
 def run_alpha_lambda(ctx: Context, cell: dict):
     s = ctx.settings
-    trial = int(cell["trial"])
     alphas = sweep_alphas(s)
-    # One trial's problem, repeated once per alpha: the alphas run as one batch.
-    X, S, seeds, init_rngs = planted_batch(ctx, s, [trial], rank=s["rank"], p=s["p"])
-    U0, g0, h0 = dop_init(init_rngs, s["n"], s["init_scale"], X)
-    A = len(alphas)
-    rep = lambda t: t.expand(A, *t.shape[1:]).clone()  # noqa: E731
-    Xb, Sb = rep(X), rep(S)
-    res = dop_descent(
-        Xb + Sb,
-        rep(U0),
-        rep(g0),
-        rep(h0),
-        torch.tensor(alphas, dtype=X.dtype, device=X.device),
-        s["lr"],
-        steps=s["steps"],
-        record_every=s["record_every"],
-        X_true=Xb,
-        S_true=Sb,
-        desc=ctx.label(f"trial {trial}: {A} alphas"),
-    )
-    # The convex program at lambda = 1/alpha for every alpha at once, to a certified optimum.
-    Y64 = (Xb + Sb).cpu().double()
-    sols = psd_pcp(Y64, 1.0 / torch.tensor(alphas, dtype=torch.float64), tol=s["convex_tol"])
-    Y = Y64[0].numpy()
-    X_true, S_true = X[0].cpu().double().numpy(), S[0].cpu().double().numpy()
-    X_dop, S_dop = res.X.cpu().double().numpy(), res.S.cpu().double().numpy()
-    X_cvx = sols.X.numpy()
-    err_x = relative_error(res.X, Xb).cpu().numpy()
-    err_s = relative_error(res.S, Sb).cpu().numpy()
-    x_norm, s_norm = np.linalg.norm(X_true), np.linalg.norm(S_true)
-    rows = []
-    for k, alpha in enumerate(alphas):
-        objective = float(np.trace(X_dop[k]) + np.abs(Y - X_dop[k]).sum() / alpha)
+    trials = list(range(s["trials"]))
+    # Every trial's problem at every alpha, as one batch (alpha-major).
+    X, S, seeds, res = dop_over_alphas(ctx, s, alphas, trials)
+    pairs = [(a, t) for a in alphas for t in trials]
+    # The convex program at lambda = 1/alpha for every element at once, to a certified optimum.
+    Y = (X + S).cpu().double()
+    sols = psd_pcp(Y, torch.tensor([1.0 / a for a, _ in pairs], dtype=torch.float64), tol=s["convex_tol"])
+    Y, X_true, S_true = Y.numpy(), X.cpu().double().numpy(), S.cpu().double().numpy()
+    X_dop, S_dop, X_cvx = res.X.cpu().double().numpy(), res.S.cpu().double().numpy(), sols.X.numpy()
+    err_x = relative_error(res.X, X).cpu().numpy()
+    err_s = relative_error(res.S, S).cpu().numpy()
+    fixed = {
+        "n": s["n"],
+        "rank": s["rank"],
+        "p": s["p"],
+        "steps": s["steps"],
+        "lr": s["lr"],
+        "init_scale": s["init_scale"],
+    }
+    rows, frames = [], []
+    for k, (alpha, t) in enumerate(pairs):
+        x_norm, s_norm = np.linalg.norm(X_true[k]), np.linalg.norm(S_true[k])
+        objective = float(np.trace(X_dop[k]) + np.abs(Y[k] - X_dop[k]).sum() / alpha)
         convex_value = float(sols.primal[k])
         rows.append(
             {
                 "method": "dop",
-                "cell": cell_id({"trial": trial}),
-                "trial": trial,
-                "seed": seeds[0],
-                "n": s["n"],
-                "rank": s["rank"],
-                "p": s["p"],
+                "cell": cell_id(cell),
+                "trial": t,
+                "seed": seeds[k],
+                **fixed,
                 "alpha": alpha,
                 "lambda": 1.0 / alpha,
-                "steps": s["steps"],
-                "lr": s["lr"],
-                "init_scale": s["init_scale"],
                 # Both distances over the planted matrices' norms, as Fig. 2a's errors: the convex
                 # X is 0 at large alpha, so its own norm is no scale.
                 "rel_dist": float(np.linalg.norm(X_dop[k] - X_cvx[k]) / x_norm),
-                "rel_dist_S": float(np.linalg.norm(S_dop[k] - (Y - X_cvx[k])) / s_norm),
+                "rel_dist_S": float(np.linalg.norm(S_dop[k] - (Y[k] - X_cvx[k])) / s_norm),
                 "objective": objective,
                 "objective_convex": convex_value,
                 "objective_gap": (objective - convex_value) / abs(convex_value),
                 "rel_err_X": err_x[k],
                 "rel_err_S": err_s[k],
-                "rel_err_X_convex": float(np.linalg.norm(X_cvx[k] - X_true) / x_norm),
-                "rel_err_S_convex": float(np.linalg.norm((Y - X_cvx[k]) - S_true) / s_norm),
+                "rel_err_X_convex": float(np.linalg.norm(X_cvx[k] - X_true[k]) / x_norm),
+                "rel_err_S_convex": float(np.linalg.norm((Y[k] - X_cvx[k]) - S_true[k]) / s_norm),
                 "convex_gap": float(sols.gap[k]),
                 "convex_certified": bool(sols.certified[k]),
                 "diverged": bool(res.diverged[k]),
             }
         )
-    curves = pd.concat(
-        [curves_frame(res.select(k), {"method": "dop", "alpha": a}, [trial]) for k, a in enumerate(alphas)],
-        ignore_index=True,
-    )
-    return tidy(rows), curves
+        frames.append(curves_frame(res.select(k), {"method": "dop", "alpha": alpha}, [t]))
+    return tidy(rows), pd.concat(frames, ignore_index=True)
 
 
 # ---------------------------------------------------------------------------------------
@@ -520,10 +502,10 @@ FAMILY = Family(
             resources=fixed_resources(mem_mb=1000, runtime=60),
         ),
         "theory_alpha_lambda": Kind(
-            cells=trial_cells,
+            cells=alpha_cells,
             run=run_alpha_lambda,
             plots=("theory_alpha_lambda",),
-            resources=fixed_resources(mem_mb=1000, runtime=60),
+            resources=fixed_resources(threads=2, mem_mb=2000, runtime=60),
         ),
     },
     plots={
