@@ -263,14 +263,15 @@ def test_quick_and_paper_image_sweeps_resolve(base_config, schema):
     from implicit_bias.experiments import sweep_cells
 
     paper = validate_config(deep_merge(base_config, {"size": "paper"}), schema)["resolved"]
-    assert len(sweep_cells(paper["image_width"])) == 3
-    assert len(sweep_cells(paper["image_gallery"])) == 12
-    assert len(sweep_cells(paper["image_noise"])) == 12
+    # One job per (image, p, trial), making every run (method, width) on it.
+    assert len(sweep_cells(paper["image_width"])) == 1
+    assert len(sweep_cells(paper["image_gallery"])) == 4
+    assert len(sweep_cells(paper["image_noise"])) == 4
     assert paper["image_gallery"]["steps"] == 150000 and paper["image_gallery"]["alpha"] == 500
     quick = validate_config(deep_merge(base_config, {"size": "quick"}), schema)["resolved"]
     assert quick["image_gallery"]["image_source"] == "skimage"
     cells = sweep_cells(quick["image_gallery"])
-    assert "image~camera_p~0.5_method~dop_width~16_trial~1" in cells and len(cells) == 6 * 3 * 2
+    assert "image~camera_p~0.5_trial~1" in cells and len(cells) == 6 * 2
     # Settings chosen on a development set are judged on other images.
     assert not set(quick["image_gallery"]["images"]) & set(quick["image_gallery"]["tuned_on"])
 
@@ -290,7 +291,7 @@ def test_a_run_two_sweeps_ask_for_is_one_run(base_config, schema):
 
     quick = validate_config(deep_merge(base_config, {"size": "quick"}), schema)["resolved"]
     gallery, noise = quick["image_gallery"], quick["image_noise"]
-    key = "image~camera_p~0.5_method~dop_width~16_trial~0"
+    key = "image~camera_p~0.5_trial~0"
     assert image_run_key(gallery, sweep_cells(gallery)[key]) == image_run_key(noise, sweep_cells(noise)[key])
     other = dict(noise, lr=1.0)
     assert image_run_key(gallery, sweep_cells(gallery)[key]) != image_run_key(other, sweep_cells(other)[key])
@@ -339,7 +340,7 @@ def test_smoke_gallery_figure(tmp_path):
         assert col in summary.columns
     assert set(summary["method"]) == {"dip", "dip_l1", "dop"}
     cell = tmp_path / "results" / "image_gallery" / "cells" / summary["cell"].iloc[0]
-    for name in ("final.png", "best.png", "input.png", "clean.png", "checkpoint.pt"):
+    for name in ("dop_w8_final.png", "dip_l1_w8_best.png", "input.png", "clean.png", "dop_w8_checkpoint.pt"):
         assert (cell / name).exists()
 
 

@@ -71,6 +71,11 @@ def one_of(names):
     return "|".join(re.escape(n) for n in names) if names else "(?!x)x"
 
 
+def cell_files(sweep):
+    """The files each job of this sweep leaves beside its tables (its kind decides)."""
+    return REGISTRY.kind(SWEEPS[sweep]["kind"]).files(SWEEPS[sweep])
+
+
 def own_cells(sweep):
     return [c for c in CELLS[sweep] if (sweep, c) not in SHARED]
 
@@ -78,7 +83,7 @@ def own_cells(sweep):
 def shared_from(wildcards):
     """The files of the run a shared cell takes its tables and images from."""
     sweep, cell = SHARED[(wildcards.sweep, wildcards.cell)]
-    names = ["summary.csv", "curves.csv", *REGISTRY.kind(SWEEPS[sweep]["kind"]).files]
+    names = ["summary.csv", "curves.csv", *cell_files(sweep)]
     return [f"results/{sweep}/cells/{cell}/{name}" for name in names]
 
 
@@ -112,12 +117,7 @@ def figure_tables(wildcards):
         "summary": [f"results/{s}/summary.csv" for s in sweeps],
         "curves": [f"results/{s}/curves.csv" for s in sweeps],
         # Files a kind's jobs leave beside their tables (e.g. images), for figures that show them.
-        "files": [
-            f"results/{s}/cells/{cell}/{name}"
-            for s in sweeps
-            for cell in CELLS[s]
-            for name in REGISTRY.kind(SWEEPS[s]["kind"]).files
-        ],
+        "files": [f"results/{s}/cells/{cell}/{name}" for s in sweeps for cell in CELLS[s] for name in cell_files(s)],
     }
 
 

@@ -7,7 +7,6 @@
 
 
 for sweep in SWEEPS:
-    kind = REGISTRY.kind(SWEEPS[sweep]["kind"])
 
     rule:
         name:
@@ -15,7 +14,7 @@ for sweep in SWEEPS:
         output:
             summary="results/{sweep}/cells/{cell}/summary.csv",
             curves="results/{sweep}/cells/{cell}/curves.csv",
-            files=[f"results/{{sweep}}/cells/{{cell}}/{name}" for name in kind.files],
+            files=[f"results/{{sweep}}/cells/{{cell}}/{name}" for name in cell_files(sweep)],
         log:
             "logs/{sweep}/{cell}.log",
         benchmark:
@@ -46,7 +45,7 @@ for sweep in SWEEPS:
             output:
                 summary="results/{sweep}/cells/{cell}/summary.csv",
                 curves="results/{sweep}/cells/{cell}/curves.csv",
-                files=[f"results/{{sweep}}/cells/{{cell}}/{name}" for name in kind.files],
+                files=[f"results/{{sweep}}/cells/{{cell}}/{name}" for name in cell_files(sweep)],
             log:
                 "logs/{sweep}/{cell}.log",
             wildcard_constraints:

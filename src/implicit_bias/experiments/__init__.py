@@ -66,9 +66,9 @@ class Kind:
         ``<sweep>``, any others as ``<sweep>_<plot>``.
     :ivar resources: settings to what one job asks the scheduler for: ``threads``,
         ``mem_mb``, ``runtime`` (minutes) and ``gpu``.
-    :ivar files: files each job writes into its cell folder besides the tables (images,
-        say); they are outputs of the job, and figures of the kind's sweeps get them as
-        inputs at ``results/<sweep>/cells/<cell>/<file>``.
+    :ivar files: settings to the files each job writes into its cell folder besides the
+        tables (images, say); they are outputs of the job, and figures of the kind's sweeps
+        get them as inputs at ``results/<sweep>/cells/<cell>/<file>``.
     :ivar preflight: settings to a list of ``(key, problem)`` found before any job runs,
         about what the jobs will read (images, say); None: nothing to check.
     :ivar share: ``(settings, cell) -> key``: cells of different sweeps with one key are one
@@ -79,7 +79,7 @@ class Kind:
     run: Callable[[Context, dict], tuple[pd.DataFrame, pd.DataFrame | None]]
     plots: tuple[str, ...]
     resources: Callable[[dict], dict]
-    files: tuple[str, ...] = ()
+    files: Callable[[dict], tuple[str, ...]] = lambda settings: ()
     preflight: Callable[[dict], list[tuple[str, str]]] | None = None
     share: Callable[[dict, dict], str] | None = None
 

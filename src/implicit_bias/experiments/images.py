@@ -1,10 +1,12 @@
 """Image recovery: the width curves (Fig. 1b), the gallery (Fig. 3), the corruption levels
 (Fig. 4) and the learning curves (Fig. 5 of the arXiv version; Fig. 4 of the NeurIPS paper).
 
-One job per run (image, p, method, width, trial). Each job writes, besides the tables,
-``clean.png``, ``input.png`` (the corrupted image), ``final.png`` (the last iterate),
-``best.png`` (the recorded iterate of highest PSNR) and ``checkpoint.pt`` into its cell
-folder; a job started again after a kill resumes from the checkpoint.
+One job per (image, p, trial): it makes every run (method, width) of the sweep on that
+corrupted image, one after the other. Each job writes, besides the tables, ``clean.png``,
+``input.png`` (the corrupted image) and, per run ``<method>_w<width>``, ``<run>_final.png``
+(the last iterate), ``<run>_best.png`` (the recorded iterate of highest PSNR) and
+``<run>_checkpoint.pt`` into its cell folder; a job started again after a kill resumes each
+run from its checkpoint.
 """
 
 from __future__ import annotations
@@ -25,9 +27,6 @@ from ..scorecard import NOT_REACHED, Claim
 from ..seeding import trial_rngs, trial_seed
 from . import Context, Family, Kind, Plot
 
-#: Files every image job leaves in its cell folder; figures may read them.
-CELL_FILES = ("clean.png", "input.png", "final.png", "best.png")
-
 #: Paper image side when ``image_size`` is null (F16, Peppers, Baboon are 512 x 512).
 PAPER_SIDE = 512
 
@@ -39,28 +38,38 @@ def runs_of(s: dict) -> list[tuple[str, int]]:
     return [(m, int(w)) for w in s["widths"] for m in s["methods"]]
 
 
+def run_name(method: str, width: int) -> str:
+    """The name of a run of a job, ``dop_w16``: the prefix of its files."""
+    return f"{method}_w{width}"
+
+
 def image_cells(s: dict) -> list[dict]:
-    """One job per (image, p, method, width, trial); trials differ in the corruption and the
-    network's initialization."""
+    """One job per (image, p, trial); trials differ in the corruption and the network's
+    initialization. A job makes every run (method, width) of the sweep."""
     return [
-        {"image": image, "p": float(p), "method": method, "width": width, "trial": trial}
+        {"image": image, "p": float(p), "trial": trial}
         for image in s["images"]
         for p in s["p"]
-        for method, width in runs_of(s)
         for trial in range(s["trials"])
     ]
 
 
-#: Keys that choose which runs a sweep makes, not what a run is.
+def image_files(s: dict) -> tuple[str, ...]:
+    """What an image job leaves in its cell folder besides the tables; figures read them."""
+    runs = [run_name(m, w) for m, w in runs_of(s)]
+    return ("clean.png", "input.png", *(f"{r}_{kind}.png" for r in runs for kind in ("final", "best")))
+
+
+#: Keys that choose which jobs a sweep makes, not what a job computes.
 _GRID_KEYS = ("kind", "images", "p", "methods", "widths", "runs", "trials", "tuned_on", "checkpoint_every")
 
 
 def image_run_key(s: dict, cell: dict) -> str:
-    """What a run is: its cell and every setting that changes its numbers. Two sweeps' cells
-    with one key are one run (the gallery's p = 0.5 runs and the corruption sweep's, say);
-    the workflow runs it once and gives both sweeps its tables."""
+    """What a job computes: its cell, its runs and every setting that changes their numbers.
+    Two sweeps' cells with one key are one computation (the gallery's p = 0.5 runs and the
+    corruption sweep's, say); the workflow runs it once and gives both sweeps its tables."""
     science = {k: v for k, v in s.items() if k not in _GRID_KEYS}
-    return json.dumps({"cell": cell, "settings": science}, sort_keys=True)
+    return json.dumps({"cell": cell, "runs": runs_of(s), "settings": science}, sort_keys=True)
 
 
 def image_resources(s: dict) -> dict:
@@ -72,13 +81,12 @@ def image_resources(s: dict) -> dict:
     plus 15 ms of per-step overhead (measured at 64 x 64).
     """
     side = s["image_size"] or PAPER_SIDE
-    width = max(w for _, w in runs_of(s))
     gpu = 1 if side >= 256 else 0
     if gpu:
-        per_step = (side / PAPER_SIDE) ** 2 * (width / 128) ** 1.5 / 20.0
+        per_step = sum((side / PAPER_SIDE) ** 2 * (w / 128) ** 1.5 / 20.0 for _, w in runs_of(s))
         mem_mb = 8000
     else:
-        per_step = 0.015 + 2.5e-9 * side * side * width**1.5
+        per_step = sum(0.015 + 2.5e-9 * side * side * w**1.5 for _, w in runs_of(s))
         mem_mb = 1500
     minutes = math.ceil(2.0 * s["steps"] * per_step / 60.0) + 2
     return {"threads": 1, "gpu": gpu, "mem_mb": mem_mb, "runtime": minutes}
@@ -102,8 +110,7 @@ def plateau_gain(iterations, values, steps: int) -> float:
 
 def run_image(ctx: Context, cell: dict):
     s = ctx.settings
-    image, p, method, width = cell["image"], float(cell["p"]), cell["method"], int(cell["width"])
-    trial = int(cell["trial"])
+    image, p, trial = cell["image"], float(cell["p"]), int(cell["trial"])
     clean = load_image(image, s["image_source"], s["image_dir"], s["image_size"], multiple=2 ** s["scales"])
     # Runs of one (image, p, trial) share the corruption and the network's initialization,
     # in every sweep: a run is the same whichever sweep asks for it.
@@ -111,32 +118,43 @@ def run_image(ctx: Context, cell: dict):
     corruption_rng, init_rng = trial_rngs(seed, 2)
     noisy = salt_and_pepper(clean, p, corruption_rng)
     run_seed = int(init_rng.integers(2**62))
+    save_png(clean, ctx.outdir / "clean.png")
+    save_png(noisy, ctx.outdir / "input.png")
+    rows, frames = [], []
+    for method, width in runs_of(s):
+        row, curves = _one_run(ctx, clean, noisy, method=method, width=width, seed=run_seed)
+        rows.append({"cell": ctx.outdir.name, "trial": trial, "image": image, "p": p, **row})
+        for key, value in reversed(
+            [("method", method), ("image", image), ("p", p), ("width", width), ("trial", trial)]
+        ):
+            curves.insert(0, key, value)
+        frames.append(curves)
+    return tidy(rows), pd.concat(frames, ignore_index=True)
+
+
+def _one_run(ctx: Context, clean: np.ndarray, noisy: np.ndarray, *, method: str, width: int, seed: int):
+    """One run of a job: its summary row (without the cell's columns) and its curves."""
+    s = ctx.settings
+    name = run_name(method, width)
     cfg = RecoveryConfig.from_settings(s, method=method, width=width)
     res = recover_image(
         noisy,
         clean,
         cfg,
-        run_seed,
+        seed,
         ctx.device,
-        checkpoint=ctx.outdir / "checkpoint.pt",
-        desc=ctx.label(f"{image} p={p:g} {method} width={width} trial {trial}"),
+        checkpoint=ctx.outdir / f"{name}_checkpoint.pt",
+        desc=ctx.label(f"{ctx.outdir.name} {name}"),
     )
-    out = ctx.outdir
-    save_png(clean, out / "clean.png")
-    save_png(noisy, out / "input.png")
-    save_png(res.final, out / "final.png")
-    save_png(res.best if res.best is not None else res.final, out / "best.png")
+    save_png(res.final, ctx.outdir / f"{name}_final.png")
+    save_png(res.best if res.best is not None else res.final, ctx.outdir / f"{name}_best.png")
     # The number the paper reports: the last iterate for DOP, the best along the run
     # (an oracle early stop) for DIP and DIP-l1.
     reported = res.psnr_last if method == "dop" else res.best_psnr
-    used_amp = cfg.amp if ctx.device.type == "cuda" else "float32"
     row = {
         "method": method,
-        "cell": ctx.outdir.name,
-        "trial": trial,
-        "seed": run_seed,
-        "image": image,
-        "p": p,
+        "run": name,
+        "seed": seed,
         "width": width,
         "steps": s["steps"],
         "lr": s["lr"],
@@ -153,12 +171,10 @@ def run_image(ctx: Context, cell: dict):
         "diverged": res.diverged,
         "resumed_from": res.resumed_from,
         "steps_per_s": res.steps_per_s,
-        "amp": used_amp,
+        "amp": cfg.amp if ctx.device.type == "cuda" else "float32",
     }
     curves = pd.DataFrame({"iteration": res.iterations, "psnr": res.psnr, "loss": res.loss})
-    for key, value in reversed([("method", method), ("image", image), ("p", p), ("width", width), ("trial", trial)]):
-        curves.insert(0, key, value)
-    return tidy([row]), curves
+    return row, curves
 
 
 # ---------------------------------------------------------------------------------------
@@ -271,7 +287,7 @@ def _draw_gallery(tables):
                 row = picks[col]
                 # The paper's convention: DOP's last iterate; DIP and DIP-l1 at their best
                 # recorded step (an oracle early stop).
-                name = "final.png" if col == "dop" else "best.png"
+                name = f"{row['run']}_final.png" if col == "dop" else f"{row['run']}_best.png"
                 img = _read_image(cells / row["cell"] / name)
                 text = (
                     f"PSNR = {row['psnr_last']:.2f} (last)"
@@ -497,7 +513,7 @@ FAMILY = Family(
             run=run_image,
             plots=("image_width_curves",),
             resources=image_resources,
-            files=CELL_FILES,
+            files=image_files,
             preflight=image_preflight,
             share=image_run_key,
         ),
@@ -506,7 +522,7 @@ FAMILY = Family(
             run=run_image,
             plots=("image_gallery", "image_curves"),
             resources=image_resources,
-            files=CELL_FILES,
+            files=image_files,
             preflight=image_preflight,
             share=image_run_key,
         ),
@@ -515,7 +531,7 @@ FAMILY = Family(
             run=run_image,
             plots=("image_gallery", "image_curves"),
             resources=image_resources,
-            files=CELL_FILES,
+            files=image_files,
             preflight=image_preflight,
             share=image_run_key,
         ),
