@@ -16,7 +16,7 @@ SNAKEMAKE_ARGS ?=
 BIN := $(VENV)/bin
 LOCK := requirements/dev.lock
 
-.PHONY: all figures test lint lock docs docs-default paper-matrix cpu-images clean-results
+.PHONY: all figures test lint lock docs docs-default paper-matrix cpu-images readme clean-results
 
 all: figures
 
@@ -72,7 +72,12 @@ paper-matrix: $(VENV)/.installed
 cpu-images: $(VENV)/.installed
 	$(call published_run,cpu-images,--config size=cpu 'only=[image_width,image_gallery,image_noise]',docs/cpu,The image sweeps at the cpu size)
 
+# The README's blocks that quote published files (<!-- BEGIN path --> ... <!-- END path -->).
+readme: $(VENV)/.installed
+	$(BIN)/python -m implicit_bias.publish readme README.md
+
 docs: docs-default paper-matrix cpu-images
+	$(MAKE) readme
 
 clean-results:
 	rm -rf results/*/ figures/*.pdf figures/*.png logs runs

@@ -87,7 +87,7 @@ def test_a_sweep_whose_every_run_diverges_is_scored_and_drawn(tmp_path):
 
 
 def test_publish_copies_a_run_with_its_facts(tmp_path):
-    from implicit_bias.publish import publish, thin_curves
+    from implicit_bias.publish import publish, thin_curves, update_readme
 
     run = tmp_path / "run"
     cell = run / "results" / "s" / "cells" / "a~1"
@@ -96,8 +96,10 @@ def test_publish_copies_a_run_with_its_facts(tmp_path):
     pd.DataFrame({"sweep": ["s"], "wall_s": [3.0]}).to_csv(run / "results" / "s" / "summary.csv", index=False)
     curves = pd.DataFrame({"iteration": list(range(1000)) * 40, "x": 0.123456789})
     curves.to_csv(run / "results" / "s" / "curves.csv", index=False)
-    for ext in ("md", "csv"):
-        (run / "results" / f"scorecard.{ext}").write_text("card")
+    (run / "results" / "scorecard.md").write_text("card")
+    pd.DataFrame({"claim": ["c"], "sweep": ["s"], "ours": ["x"], "holds": ["yes"]}).to_csv(
+        run / "results" / "scorecard.csv", index=False
+    )
     (run / "figures").mkdir()
     (run / "figures" / "f.png").write_bytes(b"png")
     (run / "logs" / "s").mkdir(parents=True)
@@ -110,5 +112,23 @@ def test_publish_copies_a_run_with_its_facts(tmp_path):
     facts = json.loads((docs / "run.json").read_text())
     assert facts["jobs"] == 1 and facts["jobs_s"] == 4.5 and facts["compute_s"] == 3.0
     assert facts["overhead_share"] == pytest.approx(1 - 3.0 / 2 / 10.0)
+    assert "**1 of 1 judged claims hold**" in (docs / "summary.md").read_text()
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- BEGIN docs/run.md -->\nold\n<!-- END docs/run.md -->\nrest\n")
+    assert update_readme(readme) == ["docs/run.md"]
+    assert readme.read_text() == "intro\n<!-- BEGIN docs/run.md -->\n" + (docs / "run.md").read_text() + (
+        "<!-- END docs/run.md -->\nrest\n"
+    )
     small, k = thin_curves(curves, max_bytes=100_000)
     assert k > 1 and len(small.to_csv(index=False)) < 100_000 and {0, 999} <= set(small["iteration"])
+
+
+def test_the_readme_quotes_the_published_files():
+    """The README's published numbers are the files' own (filled by `python -m implicit_bias.publish readme`)."""
+    import re
+
+    text = (REPO / "README.md").read_text()
+    blocks = re.findall(r"<!-- BEGIN (\S+) -->\n(.*?)<!-- END \1 -->", text, re.S)
+    assert blocks, "the README quotes no published file"
+    for path, body in blocks:
+        assert body == (REPO / path).read_text(), f"README's copy of {path} is stale: make readme"

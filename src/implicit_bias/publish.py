@@ -14,6 +14,11 @@ from a workflow run made with ``--directory RUN_DIR``:
   ``wall_s``), so that start-up and scheduling overhead can be read off.
 
 It writes nothing but those files; the folder is emptied first so no stale file survives.
+``summary.md`` there is the run in brief (times, the scorecard's verdicts), for the README.
+
+``python -m implicit_bias.publish readme README.md`` replaces every block of the README
+between ``<!-- BEGIN path -->`` and ``<!-- END path -->`` by the file ``path`` (relative to
+the README), so the README quotes the published files and is never edited by hand.
 """
 
 from __future__ import annotations
@@ -22,8 +27,10 @@ import argparse
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -137,6 +144,43 @@ def publish(run: Path, docs: Path, *, wall_s: float, name: str, repo: Path, core
     }
     (docs / "run.json").write_text(json.dumps(facts, indent=2) + "\n")
     (docs / "run.md").write_text(_run_text(facts))
+    (docs / "summary.md").write_text(_summary_text(facts, read_table(run / "results" / "scorecard.csv"), docs))
+
+
+def _summary_text(f: dict, card: pd.DataFrame, docs: Path) -> str:
+    """The run in brief: where it is, its times, and each claim's verdict."""
+    counts = card["holds"].value_counts()
+    judged = int(counts.get("yes", 0) + counts.get("no", 0))
+    lines = [
+        f"Commit `{f['commit']}`, {f['cores']} cores ({f['machine'].split(',')[0]}): "
+        f"**{f['wall_s'] / 60:.1f} min** of wall time from empty results, {f['jobs']} jobs; "
+        f"start-up and scheduling {100 * f['overhead_share']:.0f}% of it. "
+        f"**{int(counts.get('yes', 0))} of {judged} judged claims hold**"
+        + "".join(f"; {int(n)} {v}" for v, n in counts.items() if v not in ("yes", "no"))
+        + f". Files: `{docs.as_posix()}/` (scorecard, tables, figures, run.md).",
+        "",
+        "| claim | ours | holds |",
+        "|---|---|---|",
+    ]
+    for _, row in card.iterrows():
+        cells = [str(row[c]).replace("|", "\\|").replace("\n", " ") for c in ("claim", "ours", "holds")]
+        lines.append(f"| {cells[0]} ({row['sweep']}) | {cells[1]} | {cells[2]} |")
+    return "\n".join(lines) + "\n"
+
+
+def update_readme(readme: Path) -> list[str]:
+    """Replace each ``<!-- BEGIN path -->`` ... ``<!-- END path -->`` block of ``readme`` by
+    the file at ``path`` (relative to the README). :returns: the paths filled in."""
+    text = readme.read_text()
+    pattern = re.compile(r"(<!-- BEGIN (?P<path>\S+) -->\n)(.*?)(<!-- END (?P=path) -->)", re.S)
+    filled = []
+
+    def fill(m: re.Match) -> str:
+        filled.append(m["path"])
+        return m[1] + (readme.parent / m["path"]).read_text() + m[4]
+
+    readme.write_text(pattern.sub(fill, text))
+    return filled
 
 
 def _run_text(f: dict) -> str:
@@ -160,7 +204,13 @@ def _run_text(f: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m implicit_bias.publish RUN_DIR DOCS_DIR --wall-s S --name NAME [--cores N]``."""
+    """``python -m implicit_bias.publish RUN_DIR DOCS_DIR --wall-s S --name NAME [--cores N]``,
+    or ``python -m implicit_bias.publish readme README.md``."""
+    argv = list(argv) if argv is not None else sys.argv[1:]
+    if argv[:1] == ["readme"]:
+        readme = Path(argv[1] if len(argv) > 1 else "README.md")
+        print(f"{readme}: filled {', '.join(update_readme(readme)) or 'nothing'}")
+        return
     parser = argparse.ArgumentParser(prog="python -m implicit_bias.publish", description=main.__doc__)
     parser.add_argument("run", type=Path, help="the run's --directory")
     parser.add_argument("docs", type=Path, help="where to publish it (emptied first)")
