@@ -154,8 +154,11 @@ def test_jobs_run_the_code_of_the_checkout_that_plans_them(tmp_path):
 @pytest.mark.slow
 def test_a_run_continues_after_a_hard_kill(tmp_path):
     """kill -9 of snakemake leaves its lock: `--unlock`, then the same command finishes the run."""
-    overlay = tmp_path / "alpha.yaml"
-    overlay.write_text("only: [rpca_alpha]\nsizes: {quick: {kinds: {rpca_alpha: {steps: 3000, trials: 2}}}}\n")
+    overlay = tmp_path / "phase.yaml"
+    overlay.write_text(
+        "only: [rpca_phase]\nsizes: {quick: {kinds: {rpca_phase: "
+        "{n: 20, ranks: [1, 2, 3, 4, 5, 6], ps: [0.05, 0.3], trials: 2, steps: 3000, ranks_per_job: 1}}}}\n"
+    )
     args = [
         "--snakefile",
         str(REPO / "Snakefile"),
@@ -169,17 +172,17 @@ def test_a_run_continues_after_a_hard_kill(tmp_path):
     proc = subprocess.Popen(
         [snakemake_exe(), *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
     )
-    cells = tmp_path / "results" / "rpca_alpha" / "cells"
+    cells = tmp_path / "results" / "rpca_phase" / "cells"  # 18 jobs: 3 methods x 6 ranks
     deadline = time.time() + 300
     while not list(cells.glob("*/summary.csv")) and time.time() < deadline:
         time.sleep(0.5)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     done = len(list(cells.glob("*/summary.csv")))
-    assert 0 < done < 14
+    assert 0 < done < 18
     again = run_snakemake(tmp_path, "--cores", "1", "--configfile", str(overlay), check=False)
     assert again.returncode != 0 and "--unlock" in again.stdout + again.stderr
     run_snakemake(tmp_path, "--unlock", "--configfile", str(overlay))
     run_snakemake(tmp_path, "--cores", "1", "--configfile", str(overlay))
-    assert len(list(cells.glob("*/summary.csv"))) == 14
+    assert len(list(cells.glob("*/summary.csv"))) == 18
     assert (tmp_path / "results" / "scorecard.md").exists()

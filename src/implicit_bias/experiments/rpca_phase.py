@@ -14,6 +14,7 @@ import torch
 
 from ..apg import apg_rpca, pcp_lambda
 from ..convex import pcp
+from ..devices import resolve_dtype
 from ..grids import cell_id
 from ..plotting import figure
 from ..records import tidy
@@ -66,10 +67,21 @@ def _row_problems(ctx: Context, s: dict, ranks: list[int], trials):
 
 def _by_dop(ctx: Context, s: dict, X, Y, init_rngs, label: str):
     alpha = _alpha(s)
-    U0, g0, h0 = dop_init(init_rngs, s["n"], s["init_scale"], X)
-    res = dop_descent(Y, U0, g0, h0, alpha, s["lr"], steps=s["steps"], record_every=s["steps"], desc=ctx.label(label))
-    extra = {"alpha": alpha, "lambda": 1.0 / alpha, "steps": s["steps"], "lr": s["lr"], "init_scale": s["init_scale"]}
-    return res.X, res.S, res.diverged.cpu().numpy(), extra, {}
+    # The engine's own floating point (dop_dtype; null: the configuration's dtype).
+    dtype = resolve_dtype(s["dop_dtype"]) if s["dop_dtype"] else Y.dtype
+    U0, g0, h0 = (t.to(dtype) for t in dop_init(init_rngs, s["n"], s["init_scale"], X))
+    res = dop_descent(
+        Y.to(dtype), U0, g0, h0, alpha, s["lr"], steps=s["steps"], record_every=s["steps"], desc=ctx.label(label)
+    )
+    extra = {
+        "alpha": alpha,
+        "lambda": 1.0 / alpha,
+        "steps": s["steps"],
+        "lr": s["lr"],
+        "init_scale": s["init_scale"],
+        "dtype": str(dtype).removeprefix("torch."),
+    }
+    return res.X.to(Y.dtype), res.S.to(Y.dtype), res.diverged.cpu().numpy(), extra, {}
 
 
 def _by_apg(ctx: Context, s: dict, X, Y, init_rngs, label: str):
