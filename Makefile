@@ -16,7 +16,7 @@ SNAKEMAKE_ARGS ?=
 BIN := $(VENV)/bin
 LOCK := requirements/dev.lock
 
-.PHONY: all figures test lint lock docs docs-default paper-matrix cpu-images readme clean-results
+.PHONY: all figures test lint lock docs docs-default paper-matrix cpu-images dtype-check readme clean-results
 
 all: figures
 
@@ -71,6 +71,15 @@ paper-matrix: $(VENV)/.installed
 
 cpu-images: $(VENV)/.installed
 	$(call published_run,cpu-images,--config size=cpu 'only=[image_width,image_gallery,image_noise]',docs/cpu,The image sweeps at the cpu size)
+
+# DOP's phase grid in float32 against the published float64 run (docs/paper), problem by
+# problem, to docs/dtype_check/ (about 20 minutes on 2 cores).
+dtype-check: $(VENV)/.installed
+	rm -rf runs/dtype-check
+	$(BIN)/snakemake --cores $(CORES) --directory runs/dtype-check --configfile configs/dtype_check.yaml \
+	  $(SNAKEMAKE_ARGS) results/rpca_phase/summary.csv
+	$(BIN)/python benchmarks/dtype_check.py docs/paper/results/rpca_phase/summary.csv \
+	  runs/dtype-check/results/rpca_phase/summary.csv docs/dtype_check
 
 # The README's blocks that quote published files (<!-- BEGIN path --> ... <!-- END path -->).
 readme: $(VENV)/.installed

@@ -9,6 +9,7 @@ import json
 import subprocess
 import sys
 
+import pandas as pd
 import pytest
 from conftest import REPO
 
@@ -82,3 +83,43 @@ def test_bench_images_runs_on_cpu(tmp_path):
     assert result["device"] == "cpu" and result["shape"] == [64, 64]
     fast, plain = result["runs"]["fast"], result["runs"]["plain"]
     assert result["speedup"] == pytest.approx(fast["steps_per_s"] / plain["steps_per_s"])
+
+
+def _phase_rows(errors: dict, seconds: float) -> pd.DataFrame:
+    rows = [
+        {"method": "dop", "rank": r, "p": p, "trial": t, "seed": 1000 * r + t, "rel_err_X": e, "success": e < 0.1}
+        | {"cell": f"method~dop_rank~{r}", "wall_s": seconds}
+        for (r, p, t), e in errors.items()
+    ]
+    return pd.DataFrame(rows)
+
+
+def test_dtype_check_counts_flips_by_their_distance_to_the_threshold(tmp_path):
+    f64 = {(1, 0.1, 0): 0.01, (1, 0.1, 1): 0.0995, (2, 0.3, 0): 0.05, (2, 0.3, 1): 0.5}
+    f32 = {(1, 0.1, 0): 0.0102, (1, 0.1, 1): 0.1004, (2, 0.3, 0): 0.2, (2, 0.3, 1): 0.5}
+    a, b = tmp_path / "f64.csv", tmp_path / "f32.csv"
+    _phase_rows(f64, 10.0).to_csv(a, index=False)
+    _phase_rows(f32, 5.0).to_csv(b, index=False)
+    stdout = _run(["benchmarks/dtype_check.py", str(a), str(b), str(tmp_path / "out")], tmp_path)
+    # Two flips: (1, 0.1, 1) within 1e-3 of the threshold, (2, 0.3, 0) far from it.
+    assert "that differ: 2, of which 1 farther than 0.001" in stdout
+    assert "Cells (rank, p) whose success fraction differs: 2 of 2" in stdout
+    assert "max 1.50e-01" in stdout and "(2.00x)" in stdout
+    assert "float64 stays" in stdout
+    flips = (tmp_path / "out" / "disagreements.csv").read_text().splitlines()
+    assert len(flips) == 3
+
+
+def test_dtype_check_refuses_runs_on_different_problems(tmp_path):
+    a, b = tmp_path / "f64.csv", tmp_path / "f32.csv"
+    _phase_rows({(1, 0.1, 0): 0.01}, 1.0).to_csv(a, index=False)
+    other = _phase_rows({(1, 0.1, 0): 0.01}, 1.0)
+    other["seed"] += 1
+    other.to_csv(b, index=False)
+    proc = subprocess.run(
+        [sys.executable, "benchmarks/dtype_check.py", str(a), str(b), str(tmp_path / "o")],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode != 0 and "seeds differ" in proc.stderr

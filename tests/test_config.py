@@ -21,7 +21,7 @@ def test_default_config_is_valid(base_config, schema):
     assert {"rpca_alpha", "rpca_curves"} <= set(cfg["resolved"])
 
 
-@pytest.mark.parametrize("size", ["smoke", "quick", "paper"])
+@pytest.mark.parametrize("size", ["smoke", "quick", "cpu", "paper"])
 def test_every_size_is_valid(base_config, schema, size):
     validate_config(dict(base_config, size=size), schema, registry())
 
