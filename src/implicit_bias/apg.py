@@ -79,17 +79,31 @@ def singular_value_threshold(G: torch.Tensor, tau: torch.Tensor, method: str = "
         U, s, Vh = torch.linalg.svd(G, full_matrices=False)
         return (U * (s - tau.reshape(*tau.shape[:-2], 1)).clamp_min(0).unsqueeze(-2)) @ Vh
     if method == "gram":
-        transpose = G.shape[-2] < G.shape[-1]
-        if transpose:
-            G = G.mT
-        evals, V = torch.linalg.eigh(G.mT @ G)
-        sigma = evals.clamp_min(0).sqrt()
-        t = tau.reshape(*tau.shape[:-2], 1)
-        keep = sigma > t
-        scale = torch.where(keep, 1 - t / torch.where(keep, sigma, 1), 0)
-        out = ((G @ V) * scale.unsqueeze(-2)) @ V.mT
+        W, V, transpose = gram_shrink(G, tau)
+        out = W @ V.mT
         return out.mT if transpose else out
     raise ValueError(f"method must be 'gram' or 'svd', got {method!r}")
+
+
+def gram_shrink(G: torch.Tensor, tau: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, bool]:
+    r"""The factors of singular value shrinkage from the eigendecomposition of the smaller
+    Gram matrix :math:`G^\top G = V \Sigma^2 V^\top`: the shrunk matrix is :math:`W V^\top`
+    with :math:`W = G V \operatorname{diag}(\max(1 - \tau/\sigma, 0))`.
+
+    :param G: ``(B, n, m)`` matrices.
+    :param tau: ``(B, 1, 1)`` thresholds, a tensor of ``G``'s type and device.
+    :returns: ``(W, V, transposed)``; where ``transposed``, the factors are those of
+        ``G.mT`` (the wider case), so the shrunk matrix is ``(W @ V.mT).mT``.
+    """
+    transpose = G.shape[-2] < G.shape[-1]
+    if transpose:
+        G = G.mT
+    evals, V = torch.linalg.eigh(G.mT @ G)
+    sigma = evals.clamp_min(0).sqrt()
+    t = tau.reshape(*tau.shape[:-2], 1)
+    keep = sigma > t
+    scale = torch.where(keep, 1 - t / torch.where(keep, sigma, 1), 0)
+    return (G @ V) * scale.unsqueeze(-2), V, transpose
 
 
 def apg_rpca(

@@ -64,6 +64,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 import torch
 
+from .apg import gram_shrink
 from .batching import batch_chunk, chunk_slices, map_chunks, single_threaded
 
 
@@ -122,16 +123,7 @@ def shrink_singular_values(G: torch.Tensor, tau: torch.Tensor) -> tuple[torch.Te
     :param tau: ``(B, 1, 1)`` thresholds (or a scalar).
     :returns: ``(X, bound)``, the shrunk matrices and ``(B,)`` upper bounds on their nuclear norms.
     """
-    tau = torch.as_tensor(tau, dtype=G.dtype, device=G.device)
-    transpose = G.shape[-2] < G.shape[-1]
-    if transpose:
-        G = G.mT
-    evals, V = torch.linalg.eigh(G.mT @ G)
-    sigma = evals.clamp_min(0).sqrt()
-    t = tau.reshape(*tau.shape[:-2], 1)
-    keep = sigma > t
-    scale = torch.where(keep, 1 - t / torch.where(keep, sigma, 1), 0)
-    W = (G @ V) * scale.unsqueeze(-2)
+    W, V, transpose = gram_shrink(G, torch.as_tensor(tau, dtype=G.dtype, device=G.device))
     X = W @ V.mT
     bound = torch.linalg.vector_norm(W, dim=-2).sum(-1)
     return (X.mT if transpose else X), bound
