@@ -14,11 +14,6 @@ import urllib.request
 from pathlib import Path
 
 import numpy as np
-import skimage.data
-import skimage.io
-import skimage.metrics
-import skimage.transform
-import skimage.util
 
 #: The paper's test images, with the SHA-256 of the files in the authors' repository.
 PAPER_IMAGES = {
@@ -98,6 +93,8 @@ def crop_to_multiple(image: np.ndarray, multiple: int = 32) -> np.ndarray:
 
 
 def _as_rgb_float(image: np.ndarray) -> np.ndarray:
+    import skimage.util
+
     image = skimage.util.img_as_float64(image)
     if image.ndim == 2:
         image = np.stack([image] * 3, axis=-1)
@@ -191,6 +188,10 @@ def load_image(
     :param verify: check the checksum when the folder lists one.
     :raises MissingImageError: when the image is not in the folder.
     """
+    import skimage.data
+    import skimage.io
+    import skimage.transform
+
     if source == "skimage":
         if name not in SKIMAGE_BUNDLED:
             raise ValueError(
@@ -226,6 +227,8 @@ def salt_and_pepper(image: np.ndarray, p: float, seed: int | np.random.Generator
     Each entry (pixel and channel) is its own draw, as in the paper's code
     (``skimage.util.random_noise(mode="s&p", amount=p)``).
     """
+    import skimage.util
+
     if p == 0:
         return image.copy()
     return skimage.util.random_noise(image, mode="s&p", amount=p, rng=seed, salt_vs_pepper=0.5)
@@ -233,11 +236,16 @@ def salt_and_pepper(image: np.ndarray, p: float, seed: int | np.random.Generator
 
 def psnr(clean: np.ndarray, estimate: np.ndarray) -> float:
     """Peak signal-to-noise ratio in dB with data range 1: ``10 log10(1 / MSE)``."""
+    import skimage.metrics
+
     return float(skimage.metrics.peak_signal_noise_ratio(clean, estimate, data_range=1.0))
 
 
 def save_png(image: np.ndarray, path: str | Path) -> None:
     """Save an ``(H, W, 3)`` image in [0, 1] as an 8-bit PNG, atomically."""
+    import skimage.io
+    import skimage.util
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.stem + ".tmp.png")
