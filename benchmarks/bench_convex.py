@@ -260,7 +260,6 @@ def main() -> None:
     opts = _options()
     import torch
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
     torch.set_num_threads(opts.threads)
     try:
         import pyrpca  # noqa: F401
