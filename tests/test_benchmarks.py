@@ -20,41 +20,85 @@ def _run(args, tmp_path):
     return proc.stdout
 
 
+def _own_rate(t):
+    """A side's rate from its own steps and best seconds, as bench_rpca's docstring defines it."""
+    if t.get("marginal"):
+        return t["problems"] * (t["k"] - t["base_k"]) / (t["seconds"] - t["base_seconds"])
+    return t["problems"] * t["k"] / t["seconds"]
+
+
+def _roofline(products):
+    """Problem-steps/s from the fastest way of each product, U U^T and T U."""
+    return 1 / sum(1 / max(ways.values()) for ways in products.values())
+
+
 def test_bench_rpca_runs_and_reports_its_own_ratios(tmp_path):
     out = tmp_path / "rpca.json"
-    stdout = _run(
-        [
-            "benchmarks/bench_rpca.py",
-            str(out),
-            "--threads",
-            "2",
-            "--trials",
-            "1",
-            "--steps",
-            "3",
-            "--apg-iters",
-            "2",
-            "--loop-trials",
-            "2",
-            "--repeats",
-            "1",
-        ],
-        tmp_path,
-    )
+    row = ["--trials", "1", "--steps", "3", "--apg-iters", "2", "--loop-trials", "3", "--repeats", "1"]
+    table = ["--sizes", "8", "--batches", "1", "3", "--dtypes", "float64", "--cell-seconds", "0.02"]
+    table += ["--cell-repeats", "1", "--min-steps", "2"]
+    stdout = _run(["benchmarks/bench_rpca.py", str(out), "--threads", "2", *row, *table], tmp_path)
     report = json.loads(out.read_text())
     assert report["workload"]["batch"] == 25
+    # The process loops: P x ceil(m / P) = 4 problems, 2 in each one-thread worker.
+    assert report["workload"]["process_loop_problems"] == [2, 2]
+    one = {v: "1" for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
+    assert report["machine"]["worker_blas_env"] == [one, one]
     for dtype in ("float64", "float32"):
-        d, a = report["results"][dtype]["dop"], report["results"][dtype]["apg"]
-        assert d["trial_steps_per_s"] > 0 and d["numpy_loop_trial_steps_per_s"] > 0
-        assert d["speedup_vs_numpy_loop"] == pytest.approx(d["trial_steps_per_s"] / d["numpy_loop_trial_steps_per_s"])
-        assert d["fraction_of_roofline"] == pytest.approx(d["trial_steps_per_s"] / d["roofline_trial_steps_per_s"])
+        res = report["results"][dtype]
+        d, a, t = res["dop"], res["apg"], res["timings"]
+        for name, side in t.items():
+            assert side["rate"] > 0 and side["rate"] == pytest.approx(_own_rate(side)), name
+        e, lo, pr = d["trial_steps_per_s"], d["numpy_loop_trial_steps_per_s"], d["process_loops_trial_steps_per_s"]
+        assert (e, lo, pr) == (t["dop/engine"]["rate"], t["dop/loop"]["rate"], t["dop/process_loops"]["rate"])
+        assert d["speedup_vs_numpy_loop"] == pytest.approx(e / lo)
+        assert d["speedup_vs_process_loops"] == pytest.approx(e / pr)
+        assert d["speedup_vs_fastest_numpy_loop"] == pytest.approx(e / max(lo, pr, d["numpy_loop_1_blas_thread_rate"]))
+        assert d["roofline_trial_steps_per_s"] == pytest.approx(_roofline(d["roofline"]["products_per_s"]))
+        assert d["fraction_of_roofline"] == pytest.approx(e / d["roofline_trial_steps_per_s"])
         assert d["meets_target"] == (d["speedup_vs_numpy_loop"] >= 5)
-        assert a["speedup_vs_numpy_loop"] == pytest.approx(
-            a["trial_iterations_per_s"] / a["numpy_loop_trial_iterations_per_s"]
+        # APG: the main comparison is with the loop of the same (gram) shrinkage.
+        e, lo, pr = (
+            a["trial_iterations_per_s"],
+            a["numpy_loop_trial_iterations_per_s"],
+            a["process_loops_trial_iterations_per_s"],
         )
-        fastest = max(a["numpy_loop_1_blas_thread_rate"], a["numpy_loop_trial_iterations_per_s"])
-        assert a["speedup_vs_fastest_numpy_loop"] == pytest.approx(a["trial_iterations_per_s"] / fastest)
+        assert (e, lo, pr) == (t["apg/engine"]["rate"], t["apg/loop"]["rate"], t["apg/process_loops"]["rate"])
+        assert a["speedup_vs_numpy_loop"] == pytest.approx(e / lo)
+        assert a["speedup_vs_process_loops"] == pytest.approx(e / pr)
+        assert a["speedup_vs_fastest_numpy_loop"] == pytest.approx(e / max(lo, pr, a["numpy_loop_1_blas_thread_rate"]))
+        assert a["svd_variant_speedup_vs_numpy_loop"] == pytest.approx(
+            t["apg/engine_svd"]["rate"] / t["apg/loop_svd"]["rate"]
+        )
+        assert a["shrinkage"].startswith("gram")
     assert "below the 5x target" in stdout or "meets the 5x target" in stdout
+
+    cells = report["scaling"]["cells"]
+    assert [(c["n"], c["batch"], c["dtype"]) for c in cells] == [(8, 1, "float64"), (8, 3, "float64")]
+    for c in cells:
+        r, q, t = c["rates"], c["ratios"], c["timings"]
+        for name, side in t.items():
+            assert side["rate"] > 0 and side["rate"] == pytest.approx(_own_rate(side)), name
+        assert t["dop/engine"]["base_k"] == 1 and t["dop/engine"]["k"] >= 2
+        assert (r["engine"], r["loop"], r["process_loops"]) == tuple(
+            t[f"dop/{k}"]["rate"] for k in ("engine", "loop", "process_loops")
+        )
+        # Every problem of the cell on every side.
+        assert (
+            t["dop/engine"]["problems"] == t["dop/loop"]["problems"] == t["dop/process_loops"]["problems"] == c["batch"]
+        )
+        assert r["roofline"] == pytest.approx(_roofline(c["roofline"]["products_per_s"]))
+        assert q["engine_over_loop"] == pytest.approx(r["engine"] / r["loop"])
+        assert q["engine_over_process_loops"] == pytest.approx(r["engine"] / r["process_loops"])
+        assert q["engine_over_roofline"] == pytest.approx(r["engine"] / r["roofline"])
+        slower = {"<loop": r["engine"] < r["loop"], "<procs": r["engine"] < r["process_loops"]}
+        assert c["misses"] == [k for k, v in slower.items() if v]
+        assert c["checks"]["roofline_share_target"] is None  # no share target at n = 8
+        printed = (
+            f"{q['engine_over_loop']:>9.2f} {q['engine_over_process_loops']:>9.2f} {q['engine_over_roofline']:>9.2f}"
+        )
+        line = next(x for x in stdout.splitlines() if x.startswith(f"{8:>5} {c['batch']:>6}  float64"))
+        assert printed in line
 
 
 def test_bench_images_runs_on_cpu(tmp_path):
