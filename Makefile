@@ -16,7 +16,7 @@ SNAKEMAKE_ARGS ?=
 BIN := $(VENV)/bin
 LOCK := requirements/dev.lock
 
-.PHONY: all figures test lint lock docs docs-default paper-matrix cpu-images dtype-check readme clean-results
+.PHONY: all figures test lint lock docs docs-default docs-smoke paper-matrix cpu-images dtype-check readme clean-results
 
 all: figures
 
@@ -52,9 +52,11 @@ lock: $(VENV)/.installed
 # The published runs, each from empty results in its own folder under runs/, timed, then
 # copied to docs/ with their commit, machine and times (python -m implicit_bias.publish):
 #   docs-default   the default size (every figure), to docs/default/
+#   docs-smoke     the smoke size (the plumbing; its times), to docs/smoke/
 #   paper-matrix   every matrix experiment at the papers' settings, to docs/paper/
 #   cpu-images     the image sweeps at the cpu size, to docs/cpu/
-# `make docs` makes all three (about 1 h 45 min on 2 cores).
+# `make docs` makes them all, then the float32 check and the README's quoted blocks
+# (about 1 h 45 min on 2 cores).
 define published_run
 	rm -rf runs/$(1)
 	start=$$(date +%s.%N); \
@@ -65,6 +67,9 @@ endef
 
 docs-default: $(VENV)/.installed
 	$(call published_run,default,,docs/default,The default run (size quick))
+
+docs-smoke: $(VENV)/.installed
+	$(call published_run,smoke,--config size=smoke,docs/smoke,The smoke size)
 
 paper-matrix: $(VENV)/.installed
 	$(call published_run,paper-matrix,--configfile configs/paper_matrix.yaml,docs/paper,The matrix experiments at the papers' settings)
@@ -85,7 +90,8 @@ dtype-check: $(VENV)/.installed
 readme: $(VENV)/.installed
 	$(BIN)/python -m implicit_bias.publish readme README.md
 
-docs: docs-default paper-matrix cpu-images
+docs: docs-default docs-smoke paper-matrix cpu-images
+	$(MAKE) dtype-check
 	$(MAKE) readme
 
 clean-results:
