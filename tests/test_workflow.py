@@ -103,7 +103,8 @@ def test_publish_copies_a_run_with_its_facts(tmp_path):
     (run / "figures").mkdir()
     (run / "figures" / "f.png").write_bytes(b"png")
     (run / "logs" / "s").mkdir(parents=True)
-    (run / "logs" / "s" / "a~1.benchmark.tsv").write_text("s\th:m:s\n4.5\t0:00:04\n")
+    # A job that kept two cores busy (CPU time twice its wall time).
+    (run / "logs" / "s" / "a~1.benchmark.tsv").write_text("s\th:m:s\tcpu_time\n4.5\t0:00:04\t9.0\n")
     docs = tmp_path / "docs"
     (docs / "stale.txt").parent.mkdir()
     (docs / "stale.txt").write_text("old")
@@ -111,7 +112,8 @@ def test_publish_copies_a_run_with_its_facts(tmp_path):
     assert not (docs / "stale.txt").exists() and (docs / "figures" / "f.png").exists()
     facts = json.loads((docs / "run.json").read_text())
     assert facts["jobs"] == 1 and facts["jobs_s"] == 4.5 and facts["compute_s"] == 3.0
-    assert facts["overhead_share"] == pytest.approx(1 - 3.0 / 2 / 10.0)
+    assert facts["compute_core_s"] == 6.0
+    assert facts["overhead_share"] == pytest.approx(1 - 6.0 / 2 / 10.0)
     assert "**1 of 1 judged claims hold**" in (docs / "summary.md").read_text()
     readme = tmp_path / "README.md"
     readme.write_text("intro\n<!-- BEGIN docs/run.md -->\nold\n<!-- END docs/run.md -->\nrest\n")

@@ -11,7 +11,8 @@ from a workflow run made with ``--directory RUN_DIR``:
 * ``run.md``: the commit, the machine, the package versions, the size and sweeps, and
   where the time went: the wall time, the summed time of the jobs (Snakemake's own
   benchmark of each job, start-up included) and their summed compute (the tables'
-  ``wall_s``), so that start-up and scheduling overhead can be read off.
+  ``wall_s``, weighted by the cores each job kept busy), so that start-up and scheduling
+  overhead can be read off.
 
 It writes nothing but those files; the folder is emptied first so no stale file survives.
 ``summary.md`` there is the run in brief (times, the scorecard's verdicts), for the README.
@@ -93,22 +94,33 @@ def _versions() -> str:
     )
 
 
-def job_times(run: Path) -> dict:
+def job_times(run: Path, cores: int = 1) -> dict:
     """Where a run's time went, from its tables and Snakemake's job benchmarks.
 
+    :param cores: the cores the run had (a job cannot have kept more busy).
     :returns: ``jobs`` (number of benchmarked jobs), ``jobs_s`` (their summed wall time,
-        start-up included) and ``compute_s`` (the summed ``wall_s`` of the compute jobs,
-        each job once; shared cells not counted).
+        start-up included), ``compute_s`` (the summed ``wall_s`` of the compute jobs, each
+        job once; shared cells not counted) and ``compute_core_s``: each compute job's
+        ``wall_s`` times the cores it kept busy (its benchmark's CPU time over its wall time,
+        between 1 and ``cores``), so that a two-thread job counts twice.
     """
     jobs = sorted((run / "logs").rglob("*.benchmark.tsv"))
     jobs_s = sum(float(pd.read_csv(p, sep="\t")["s"].iloc[0]) for p in jobs)
-    compute = 0.0
+    compute = compute_core = 0.0
     for summary in (run / "results").glob("*/cells/*/summary.csv"):
         table = read_table(summary)
         if table.empty or ("shared_from" in table and table["shared_from"].notna().any()):
             continue
-        compute += float(table["wall_s"].iloc[0])
-    return {"jobs": len(jobs), "jobs_s": jobs_s, "compute_s": compute}
+        seconds = float(table["wall_s"].iloc[0])
+        busy = 1.0
+        bench = run / "logs" / summary.parents[2].name / f"{summary.parent.name}.benchmark.tsv"
+        if bench.exists():
+            row = pd.read_csv(bench, sep="\t").iloc[0]
+            if "cpu_time" in row and float(row["s"]) > 0:
+                busy = min(float(cores), max(1.0, float(row["cpu_time"]) / float(row["s"])))
+        compute += seconds
+        compute_core += seconds * busy
+    return {"jobs": len(jobs), "jobs_s": jobs_s, "compute_s": compute, "compute_core_s": compute_core}
 
 
 def publish(run: Path, docs: Path, *, wall_s: float, name: str, repo: Path, cores: int) -> None:
@@ -129,8 +141,8 @@ def publish(run: Path, docs: Path, *, wall_s: float, name: str, repo: Path, core
             thinned[sweep_dir.name] = k
     for ext in ("md", "csv"):
         shutil.copyfile(run / "results" / f"scorecard.{ext}", docs / f"scorecard.{ext}")
-    times = job_times(run)
-    overhead = 1.0 - times["compute_s"] / cores / wall_s if wall_s > 0 else float("nan")
+    times = job_times(run, cores)
+    overhead = 1.0 - times["compute_core_s"] / cores / wall_s if wall_s > 0 else float("nan")
     facts = {
         "run": name,
         "commit": _commit(repo),
@@ -196,9 +208,10 @@ def _run_text(f: dict) -> str:
         f"- Software: {f['versions']}\n"
         f"- Wall time: {f['wall_s']:.0f} s ({f['wall_s'] / 60:.1f} min) on {f['cores']} cores, from empty results\n"
         f"- Jobs: {f['jobs']}, their summed wall time (Snakemake's benchmark of each, start-up included) "
-        f"{f['jobs_s']:.0f} s; the compute jobs' own time (the tables' `wall_s`) {f['compute_s']:.0f} s\n"
+        f"{f['jobs_s']:.0f} s; the compute jobs' own time (the tables' `wall_s`) {f['compute_s']:.0f} s, "
+        f"{f['compute_core_s']:.0f} core-seconds (each job's time by the cores it kept busy)\n"
         f"- Start-up and scheduling: {100 * f['overhead_share']:.0f}% of the wall time "
-        f"(1 - compute / {f['cores']} cores / wall time)\n"
+        f"(1 - compute core-seconds / {f['cores']} cores / wall time)\n"
         f"- Curves thinned to stay under 5 MB per file: {thinned}\n"
     )
 
