@@ -166,7 +166,7 @@ def _summary_text(f: dict, card: pd.DataFrame, docs: Path) -> str:
     lines = [
         f"Commit `{f['commit']}`, {f['cores']} cores ({f['machine'].split(',')[0]}): "
         f"**{f['wall_s'] / 60:.1f} min** of wall time from empty results, {f['jobs']} jobs; "
-        f"start-up and scheduling {100 * f['overhead_share']:.0f}% of it. "
+        f"start-up, scheduling and idle cores {100 * f['overhead_share']:.0f}% of it. "
         f"**{int(counts.get('yes', 0))} of {judged} judged claims hold**"
         + "".join(f"; {int(n)} {v}" for v, n in counts.items() if v not in ("yes", "no"))
         + f". Files: `{docs.as_posix()}/` (scorecard, tables, figures, run.md).",
@@ -210,7 +210,7 @@ def _run_text(f: dict) -> str:
         f"- Jobs: {f['jobs']}, their summed wall time (Snakemake's benchmark of each, start-up included) "
         f"{f['jobs_s']:.0f} s; the compute jobs' own time (the tables' `wall_s`) {f['compute_s']:.0f} s, "
         f"{f['compute_core_s']:.0f} core-seconds (each job's time by the cores it kept busy)\n"
-        f"- Start-up and scheduling: {100 * f['overhead_share']:.0f}% of the wall time "
+        f"- Start-up, scheduling and idle cores: {100 * f['overhead_share']:.0f}% of the wall time "
         f"(1 - compute core-seconds / {f['cores']} cores / wall time)\n"
         f"- Curves thinned to stay under 5 MB per file: {thinned}\n"
     )
