@@ -178,7 +178,7 @@ def _draw(tables):
         if exact is not None and min(exact[2].shape) > 1:
             # The exact convex program's 50% line, the same on both panels.
             ax.contour(exact[2], levels=[0.5], colors=["#ff7f0e"], linewidths=1.2)
-        _ticks(ax, ps, "x")
+        _ticks(ax, ps, "x", most=5)  # four-character labels under a narrow panel
         _ticks(ax, ranks, "y")
         ax.set_title(titles[method])
         ax.set_xlabel("corruption $p$")
