@@ -113,6 +113,8 @@ def test_publish_copies_a_run_with_its_facts(tmp_path):
     facts = json.loads((docs / "run.json").read_text())
     assert facts["jobs"] == 1 and facts["jobs_s"] == 4.5 and facts["compute_s"] == 3.0
     assert facts["compute_core_s"] == 6.0
+    assert facts["jobs_by_group"] == [{"group": "s", "jobs": 1, "wall_s": 4.5, "cpu_s": 9.0}]
+    assert "| s | 1 | 4 | 9 |" in (docs / "run.md").read_text()
     assert facts["overhead_share"] == pytest.approx(1 - 6.0 / 2 / 10.0)
     assert "**1 of 1 judged claims hold**" in (docs / "summary.md").read_text()
     readme = tmp_path / "README.md"

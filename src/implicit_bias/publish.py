@@ -123,6 +123,24 @@ def job_times(run: Path, cores: int = 1) -> dict:
     return {"jobs": len(jobs), "jobs_s": jobs_s, "compute_s": compute, "compute_core_s": compute_core}
 
 
+def time_by_group(run: Path) -> list[dict]:
+    """Snakemake's job benchmarks summed by sweep (and by method, where a job's cell names
+    one), largest first: ``group``, ``jobs``, ``wall_s`` and ``cpu_s``."""
+    groups: dict[str, list[float]] = {}
+    for bench in (run / "logs").rglob("*.benchmark.tsv"):
+        row = pd.read_csv(bench, sep="\t").iloc[0]
+        cell = bench.name.removesuffix(".benchmark.tsv")
+        group = bench.parent.name
+        if cell.startswith("method~"):
+            group += f" ({cell.split('_', 1)[0].removeprefix('method~')})"
+        g = groups.setdefault(group, [0, 0.0, 0.0])
+        g[0] += 1
+        g[1] += float(row["s"])
+        g[2] += float(row["cpu_time"]) if "cpu_time" in row else float("nan")
+    rows = [{"group": k, "jobs": v[0], "wall_s": round(v[1], 1), "cpu_s": round(v[2], 1)} for k, v in groups.items()]
+    return sorted(rows, key=lambda r: -r["wall_s"])
+
+
 def publish(run: Path, docs: Path, *, wall_s: float, name: str, repo: Path, cores: int) -> None:
     """Copy a finished run's outputs to ``docs`` (see the module docstring)."""
     if docs.exists():
@@ -153,6 +171,7 @@ def publish(run: Path, docs: Path, *, wall_s: float, name: str, repo: Path, core
         **{k: round(v, 1) if isinstance(v, float) else v for k, v in times.items()},
         "overhead_share": round(overhead, 3),
         "curves_thinned": thinned,
+        "jobs_by_group": time_by_group(run),
     }
     (docs / "run.json").write_text(json.dumps(facts, indent=2) + "\n")
     (docs / "run.md").write_text(_run_text(facts))
@@ -212,7 +231,13 @@ def _run_text(f: dict) -> str:
         f"{f['compute_core_s']:.0f} core-seconds (each job's time by the cores it kept busy)\n"
         f"- Start-up, scheduling and idle cores: {100 * f['overhead_share']:.0f}% of the wall time "
         f"(1 - compute core-seconds / {f['cores']} cores / wall time)\n"
-        f"- Curves thinned to stay under 5 MB per file: {thinned}\n"
+        f"- Curves thinned to stay under 5 MB per file: {thinned}\n\n"
+        "Where the jobs' time went (Snakemake's benchmark of each job, summed):\n\n"
+        "| jobs of | jobs | wall s | CPU s |\n|---|---|---|---|\n"
+        + "".join(
+            f"| {r['group']} | {r['jobs']} | {r['wall_s']:.0f} | {r['cpu_s']:.0f} |\n"
+            for r in f.get("jobs_by_group", [])
+        )
     )
 
 
