@@ -130,8 +130,10 @@ def time_by_group(run: Path) -> list[dict]:
     for bench in (run / "logs").rglob("*.benchmark.tsv"):
         row = pd.read_csv(bench, sep="\t").iloc[0]
         cell = bench.name.removesuffix(".benchmark.tsv")
-        group = bench.parent.name
-        if cell.startswith("method~"):
+        group = cell if bench.parent == run / "logs" else bench.parent.name
+        if cell == "aggregate":
+            group += " (tables)"
+        elif cell.startswith("method~"):
             group += f" ({cell.split('_', 1)[0].removeprefix('method~')})"
         g = groups.setdefault(group, [0, 0.0, 0.0])
         g[0] += 1
