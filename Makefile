@@ -74,15 +74,17 @@ docs-smoke: $(VENV)/.installed
 paper-matrix: $(VENV)/.installed
 	$(call published_run,paper-matrix,--configfile configs/paper_matrix.yaml,docs/paper,The matrix experiments at the papers' settings)
 
+# (make's call splits its arguments at commas, so the list is a variable.)
+CPU_IMAGES_ARGS := --config size=cpu 'only=[image_width,image_gallery]'
 cpu-images: $(VENV)/.installed
-	$(call published_run,cpu-images,--config size=cpu 'only=[image_width,image_gallery]',docs/cpu,The image sweeps at the cpu size)
+	$(call published_run,cpu-images,$(CPU_IMAGES_ARGS),docs/cpu,The image sweeps at the cpu size)
 
 # DOP's phase grid in float32 against the published float64 run (docs/paper), problem by
 # problem, to docs/dtype_check/ (about 20 minutes on 2 cores).
 dtype-check: $(VENV)/.installed
 	rm -rf runs/dtype-check
-	$(BIN)/snakemake --cores $(CORES) --directory runs/dtype-check --configfile configs/dtype_check.yaml \
-	  $(SNAKEMAKE_ARGS) results/rpca_phase/summary.csv
+	$(BIN)/snakemake results/rpca_phase/summary.csv --cores $(CORES) --directory runs/dtype-check \
+	  $(SNAKEMAKE_ARGS) --configfile configs/dtype_check.yaml
 	$(BIN)/python benchmarks/dtype_check.py docs/paper/results/rpca_phase/summary.csv \
 	  runs/dtype-check/results/rpca_phase/summary.csv docs/dtype_check
 
