@@ -136,3 +136,14 @@ def test_the_readme_quotes_the_published_files():
     assert blocks, "the README quotes no published file"
     for path, body in blocks:
         assert body == (REPO / path).read_text(), f"README's copy of {path} is stale: make readme"
+
+
+def test_the_readme_shows_only_files_that_exist():
+    """Every image and file the README links to is in the repository."""
+    import re
+
+    text = (REPO / "README.md").read_text()
+    links = re.findall(r"\]\(((?:docs|figures|benchmarks|configs|tests|src|workflow)/[^)\s]+)\)", text)
+    assert links
+    missing = [link for link in links if not (REPO / link).exists()]
+    assert not missing, f"the README links to missing files: {missing}"
