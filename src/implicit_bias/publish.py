@@ -145,6 +145,7 @@ def time_by_group(run: Path) -> list[dict]:
 
 def publish(run: Path, docs: Path, *, wall_s: float, name: str, repo: Path, cores: int) -> None:
     """Copy a finished run's outputs to ``docs`` (see the module docstring)."""
+    commit = _commit(repo)  # before ``docs`` is rewritten, which would make a clean checkout dirty
     if docs.exists():
         shutil.rmtree(docs)
     (docs / "figures").mkdir(parents=True)
@@ -165,7 +166,7 @@ def publish(run: Path, docs: Path, *, wall_s: float, name: str, repo: Path, core
     overhead = 1.0 - times["compute_core_s"] / cores / wall_s if wall_s > 0 else float("nan")
     facts = {
         "run": name,
-        "commit": _commit(repo),
+        "commit": commit,
         "machine": _machine(),
         "versions": _versions(),
         "cores": cores,
