@@ -57,12 +57,19 @@ lock: $(VENV)/.installed
 #   cpu-images     the gallery and width sweeps at the cpu size, to docs/cpu/
 # `make docs` makes them all, then the float32 check and the README's quoted blocks
 # (about 1 h 45 min on 2 cores).
+# Before a run replaces its folder in docs/, it is compared with the run published there
+# (python -m implicit_bias.compare): compare.md (every metric) and compare_brief.md (the
+# headline and what disagrees) are published with it.
 define published_run
 	rm -rf runs/$(1)
 	start=$$(date +%s.%N); \
 	$(BIN)/snakemake --cores $(CORES) --directory runs/$(1) $(2) $(SNAKEMAKE_ARGS) && \
-	$(BIN)/python -m implicit_bias.publish runs/$(1) $(3) --name "$(4)" \
-	  --wall-s $$(python3 -c "import time; print(time.time() - $$start)")
+	wall=$$(python3 -c "import time; print(time.time() - $$start)") && \
+	if [ -f $(3)/scorecard.csv ]; then \
+	  $(BIN)/python -m implicit_bias.compare runs/$(1) $(3) > runs/$(1)/compare.md; \
+	  $(BIN)/python -m implicit_bias.compare --brief runs/$(1) $(3) > runs/$(1)/compare_brief.md; \
+	fi; \
+	$(BIN)/python -m implicit_bias.publish runs/$(1) $(3) --name "$(4)" --wall-s $$wall
 endef
 
 docs-default: $(VENV)/.installed
@@ -87,6 +94,15 @@ dtype-check: $(VENV)/.installed
 	  $(SNAKEMAKE_ARGS) --configfile configs/dtype_check.yaml
 	$(BIN)/python benchmarks/dtype_check.py docs/paper/results/rpca_phase/summary.csv \
 	  runs/dtype-check/results/rpca_phase/summary.csv docs/dtype_check
+
+# A run against a published one, claim by claim and number by number, each within its stated
+# tolerance (python -m implicit_bias.compare); exit status 1 when anything differs:
+#   make compare RUN=runs/mine AGAINST=docs/paper
+RUN ?= .
+AGAINST ?= docs/default
+.PHONY: compare
+compare: $(VENV)/.installed
+	$(BIN)/python -m implicit_bias.compare $(RUN) $(AGAINST)
 
 # The README's blocks that quote published files (<!-- BEGIN path --> ... <!-- END path -->).
 readme: $(VENV)/.installed

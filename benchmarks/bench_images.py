@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from implicit_bias.config import kind_defaults, load_yaml
+from implicit_bias.config import deep_merge, kind_defaults, load_schema, load_yaml
 from implicit_bias.devices import resolve_device
 from implicit_bias.image_data import load_image, salt_and_pepper
 from implicit_bias.image_recovery import RecoveryConfig, recover_image
@@ -68,7 +68,7 @@ def main(argv=None) -> None:
         default=None,
         help="default: folder if the image is in image_dir, else skimage's astronaut",
     )
-    parser.add_argument("--image-dir", default=None, help="default: config.yaml's image_dir")
+    parser.add_argument("--image-dir", default=None, help="default: the configured image_dir")
     parser.add_argument("--size", type=int, default=512, help="image side (centre square resized); paper 512")
     parser.add_argument("--width", type=int, default=128)
     parser.add_argument("--method", default="dop", choices=["dip", "dip_l1", "dop"])
@@ -83,7 +83,11 @@ def main(argv=None) -> None:
 
     torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
-    image_dir = Path(args.image_dir or load_yaml(REPO / "config.yaml")["image_dir"])
+    # config.yaml may leave image_dir at the schema's default.
+    configured = deep_merge(
+        {"image_dir": load_schema()["properties"]["image_dir"]["default"]}, load_yaml(REPO / "config.yaml")
+    )
+    image_dir = Path(args.image_dir or configured["image_dir"])
     image_dir = image_dir if image_dir.is_absolute() else REPO / image_dir
     source, name = args.source, args.image
     if source is None:

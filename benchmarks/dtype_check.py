@@ -27,6 +27,13 @@ KEY = ["rank", "p", "trial"]
 NEAR = 1e-3
 
 
+def _job_seconds(rows: pd.DataFrame) -> float:
+    """The summed wall time of the jobs that made ``rows`` (tables published before the job
+    column was named ``job`` call it ``cell``)."""
+    job = "job" if "job" in rows else "cell"
+    return float(rows.groupby(job)["wall_s"].first().sum())
+
+
 def compare(f64: pd.DataFrame, f32: pd.DataFrame, threshold: float) -> tuple[pd.DataFrame, dict]:
     """The problems of both tables joined on (rank, p, trial), and the facts of the comparison."""
     a = f64[f64["method"] == "dop"].set_index(KEY)
@@ -40,19 +47,19 @@ def compare(f64: pd.DataFrame, f32: pd.DataFrame, threshold: float) -> tuple[pd.
     both["abs_diff"] = (both["rel_err_X_f64"] - both["rel_err_X_f32"]).abs()
     both["to_threshold"] = (both[["rel_err_X_f64", "rel_err_X_f32"]] - threshold).abs().min(axis=1)
     flips = both[both["success_f64"] != both["success_f32"]]
-    cells64 = both.groupby(["rank", "p"])["success_f64"].mean()
-    cells32 = both.groupby(["rank", "p"])["success_f32"].mean()
+    points64 = both.groupby(["rank", "p"])["success_f64"].mean()
+    points32 = both.groupby(["rank", "p"])["success_f32"].mean()
     facts = {
         "problems": len(both),
         "only_in_one": len(a.index.symmetric_difference(b.index)),
         "flips": len(flips),
         "flips_far": int((flips["to_threshold"] > NEAR).sum()),
-        "cells": len(cells64),
-        "cells_differ": int((cells64 != cells32).sum()),
+        "grid_points": len(points64),
+        "grid_points_differ": int((points64 != points32).sum()),
         "max_abs_diff": float(both["abs_diff"].max()),
         "median_abs_diff": float(both["abs_diff"].median()),
-        "seconds_f64": float(a.groupby("cell")["wall_s"].first().sum()),
-        "seconds_f32": float(b.groupby("cell")["wall_s"].first().sum()),
+        "seconds_f64": _job_seconds(a),
+        "seconds_f32": _job_seconds(b),
     }
     return flips.reset_index(), facts
 
@@ -66,7 +73,7 @@ def report(flips: pd.DataFrame, facts: dict, threshold: float) -> str:
         f"- Problems compared: {f['problems']} (in only one run: {f['only_in_one']}).",
         f"- Success verdicts (relative error of X below {threshold:g}) that differ: {f['flips']}, "
         f"of which {f['flips_far']} farther than {NEAR:g} from the threshold.",
-        f"- Cells (rank, p) whose success fraction differs: {f['cells_differ']} of {f['cells']}.",
+        f"- Grid points (rank, p) whose success fraction differs: {f['grid_points_differ']} of {f['grid_points']}.",
         f"- |rel err float64 - rel err float32|: median {f['median_abs_diff']:.2e}, max {f['max_abs_diff']:.2e}.",
         f"- DOP compute (summed job time): float64 {f['seconds_f64']:.0f} s, float32 {f['seconds_f32']:.0f} s "
         f"({f['seconds_f64'] / max(f['seconds_f32'], 1e-9):.2f}x).",

@@ -5,7 +5,7 @@ order, with the suite's own problems, engines and settings:
 
 1. ``phase``: the DOP phase-transition grid at paper size (sweep ``rpca_phase``: ranks
    1..25, p = 0.02..0.50, 10 trials, 20,000 steps, n = 50), the problems of
-   :func:`implicit_bias.experiments.rpca.planted_batch` under the workflow's seeds, run by
+   :func:`implicit_bias.rpca_runs.planted_batch` under the workflow's seeds, run by
    :func:`implicit_bias.rpca.dop_descent` one grid row per call (as a workflow job does),
    in float32 and float64. A probe of a few hundred steps on the first row sizes the rest;
    rows run while their estimated time fits the part's share, and the grid's wall time is
@@ -101,11 +101,11 @@ from implicit_bias.config import kind_defaults
 from implicit_bias.devices import DTYPES, resolve_device
 from implicit_bias.experiments import Context
 from implicit_bias.experiments.images import PAPER_F16_PSNR
-from implicit_bias.experiments.rpca import dop_init, planted_batch
-from implicit_bias.grids import cell_id
+from implicit_bias.grids import param_key
 from implicit_bias.image_data import PAPER_IMAGES, load_image, salt_and_pepper, save_png, sha256sum
 from implicit_bias.image_recovery import RecoveryConfig, initial_state, recover_image
 from implicit_bias.rpca import dop_descent, learning_rate_ratio, relative_error
+from implicit_bias.rpca_runs import dop_init, planted_batch
 from implicit_bias.seeding import trial_rngs, trial_seed
 
 REPO = Path(__file__).resolve().parents[1]
@@ -461,7 +461,7 @@ def load_case(args: argparse.Namespace, scales: int) -> ImageCase:
     """The image and its corruption as the gallery draws them (``experiments.images.run_image``,
     trial 0): so the kit's DOP run is the workflow's run of that image and p."""
     clean = load_image(args.image, args.image_source, args.images, args.image_size, multiple=2**scales)
-    seed = trial_seed(args.seed, "images", cell_id({"image": args.image, "p": args.p}), 0)
+    seed = trial_seed(args.seed, "images", param_key({"image": args.image, "p": args.p}), 0)
     corruption_rng, init_rng = trial_rngs(seed, 2)
     noisy = salt_and_pepper(clean, args.p, corruption_rng)
     run_seed = int(init_rng.integers(2**62))

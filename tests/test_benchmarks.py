@@ -132,7 +132,7 @@ def test_bench_images_runs_on_cpu(tmp_path):
 def _phase_rows(errors: dict, seconds: float) -> pd.DataFrame:
     rows = [
         {"method": "dop", "rank": r, "p": p, "trial": t, "seed": 1000 * r + t, "rel_err_X": e, "success": e < 0.1}
-        | {"cell": f"method~dop_rank~{r}", "wall_s": seconds}
+        | {"job": f"method~dop_rank~{r}", "wall_s": seconds}
         for (r, p, t), e in errors.items()
     ]
     return pd.DataFrame(rows)
@@ -147,7 +147,7 @@ def test_dtype_check_counts_flips_by_their_distance_to_the_threshold(tmp_path):
     stdout = _run(["benchmarks/dtype_check.py", str(a), str(b), str(tmp_path / "out")], tmp_path)
     # Two flips: (1, 0.1, 1) within 1e-3 of the threshold, (2, 0.3, 0) far from it.
     assert "that differ: 2, of which 1 farther than 0.001" in stdout
-    assert "Cells (rank, p) whose success fraction differs: 2 of 2" in stdout
+    assert "Grid points (rank, p) whose success fraction differs: 2 of 2" in stdout
     assert "max 1.50e-01" in stdout and "(2.00x)" in stdout
     assert "float64 stays" in stdout
     flips = (tmp_path / "out" / "disagreements.csv").read_text().splitlines()

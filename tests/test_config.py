@@ -1,6 +1,8 @@
 """Configuration: sizes merge as documented; every mistake is refused before any job, naming the key."""
 
 import copy
+import dataclasses
+import re
 import subprocess
 import sys
 
@@ -10,7 +12,7 @@ import torch
 from conftest import CONFIG, REPO, SCHEMA, run_snakemake
 
 from implicit_bias.config import ConfigError, deep_merge, kind_defaults, load_yaml, size_stamp, validate_config
-from implicit_bias.experiments import figures, registry, sweep_cells
+from implicit_bias.experiments import Registry, figures, registry, sweep_jobs
 from implicit_bias.grids import log_grid, short_number
 from implicit_bias.preflight import preflight
 
@@ -52,9 +54,9 @@ def test_new_sweep_takes_defaults_and_size(base_config, schema):
     res = validate_config(cfg, schema)
     s = res["resolved"]["alpha_n100"]
     assert s["p"] == 0.3 and s["steps"] == 20000 and s["trials"] == 3  # quick shrinks it too
-    from implicit_bias.experiments.rpca import sweep_alphas
+    from implicit_bias.rpca_runs import sweep_alphas
 
-    assert 10.0 in sweep_alphas(s) and len(sweep_cells(s)) == 1  # sqrt(100) joins the grid; one job
+    assert 10.0 in sweep_alphas(s) and len(sweep_jobs(s)) == 1  # sqrt(100) joins the grid; one job
     assert figures(res)["alpha_n100"] == {"plot": "alpha_sweep", "sweeps": ["alpha_n100"]}
 
 
@@ -389,3 +391,42 @@ def test_deep_merge_keeps_base_untouched():
     merged = deep_merge(base, {"a": {"b": 2}})
     assert merged == {"a": {"b": 2, "c": [1]}} and base == {"a": {"b": 1, "c": [1]}}
     copy.deepcopy(merged)
+
+
+def _with_checks(reg: Registry, kind: str, checks) -> Registry:
+    """``reg`` with the checks of one kind replaced."""
+    module = reg.kind_module[kind]
+    family = reg.families[module]
+    kinds = {**family.kinds, kind: dataclasses.replace(family.kinds[kind], checks=checks)}
+    families = {**reg.families, module: dataclasses.replace(family, kinds=kinds)}
+    return Registry(families, reg.kind_module, reg.plot_module)
+
+
+def test_validation_applies_the_checks_a_family_declares(base_config, schema):
+    bad = deep_merge(base_config, {"sweeps": {"sensing_restart": {"min_rank": 25, "init_rank": 20}}})
+    with pytest.raises(ConfigError) as err:
+        validate_config(bad, schema)  # the package's families, found by validation itself
+    assert "sweeps.sensing_restart.min_rank: 25 is above init_rank = 20" in str(err.value)
+    # Without the family's hook the same settings pass; another hook's problems are refused, named by key.
+    assert validate_config(bad, schema, _with_checks(registry(), "sensing_restart", None))["resolved"]
+    other = _with_checks(registry(), "sensing_restart", lambda s: [("window", "too short")])
+    with pytest.raises(ConfigError, match=r"sweeps\.sensing_restart\.window: too short"):
+        validate_config(base_config, schema, other)
+
+
+def test_a_job_asks_for_the_threads_its_solver_uses(base_config, schema):
+    s = validate_config(dict(base_config, size="paper"), schema)["resolved"]["rpca_phase"]
+    kind = registry().kind("rpca_phase")
+    threads = {job["method"]: kind.resources(s, job)["threads"] for job in sweep_jobs(s).values()}
+    assert threads == {"pcp": 1, "apg": 2, "dop": 2}  # the certified solver keeps one core busy
+
+
+def test_the_workflow_gives_each_job_its_own_threads(tmp_path):
+    proc = run_snakemake(tmp_path, "-n", "--cores", "2", "--config", "size=smoke", "only=[rpca_phase]")
+    jobs = proc.stdout.split("rule run_rpca_phase:")[1:]
+    threads = {}
+    for job in jobs:
+        method = re.search(r"job=method~(\w+?)_", job).group(1)
+        found = re.search(r"^\s+threads: (\d+)$", job.split("\n\n")[0], re.MULTILINE)
+        threads.setdefault(method, set()).add(int(found.group(1)) if found else 1)  # Snakemake omits 1
+    assert threads == {"pcp": {1}, "apg": {2}, "dop": {2}}, proc.stdout[-3000:]

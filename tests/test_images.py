@@ -260,18 +260,18 @@ def test_cuda_run_with_mixed_precision_matches_cpu_start():
 
 def test_quick_and_paper_image_sweeps_resolve(base_config, schema):
     from implicit_bias.config import deep_merge, validate_config
-    from implicit_bias.experiments import sweep_cells
+    from implicit_bias.experiments import sweep_jobs
 
     paper = validate_config(deep_merge(base_config, {"size": "paper"}), schema)["resolved"]
     # One job per (image, p, trial), making every run (method, width) on it.
-    assert len(sweep_cells(paper["image_width"])) == 1
-    assert len(sweep_cells(paper["image_gallery"])) == 4
-    assert len(sweep_cells(paper["image_noise"])) == 4
+    assert len(sweep_jobs(paper["image_width"])) == 1
+    assert len(sweep_jobs(paper["image_gallery"])) == 4
+    assert len(sweep_jobs(paper["image_noise"])) == 4
     assert paper["image_gallery"]["steps"] == 150000 and paper["image_gallery"]["alpha"] == 500
     quick = validate_config(deep_merge(base_config, {"size": "quick"}), schema)["resolved"]
     assert quick["image_gallery"]["image_source"] == "skimage"
-    cells = sweep_cells(quick["image_gallery"])
-    assert "image~camera_p~0.5_trial~1" in cells and len(cells) == 6 * 2
+    jobs = sweep_jobs(quick["image_gallery"])
+    assert "image~camera_p~0.5_trial~1" in jobs and len(jobs) == 6 * 2
     # Settings chosen on a development set are judged on other images.
     assert not set(quick["image_gallery"]["images"]) & set(quick["image_gallery"]["tuned_on"])
 
@@ -286,15 +286,15 @@ def test_plateau_gain_is_the_gain_over_the_last_fifth():
 
 def test_a_run_two_sweeps_ask_for_is_one_run(base_config, schema):
     from implicit_bias.config import deep_merge, validate_config
-    from implicit_bias.experiments import sweep_cells
+    from implicit_bias.experiments import sweep_jobs
     from implicit_bias.experiments.images import image_run_key
 
     quick = validate_config(deep_merge(base_config, {"size": "quick"}), schema)["resolved"]
     gallery, noise = quick["image_gallery"], quick["image_noise"]
     key = "image~camera_p~0.5_trial~0"
-    assert image_run_key(gallery, sweep_cells(gallery)[key]) == image_run_key(noise, sweep_cells(noise)[key])
+    assert image_run_key(gallery, sweep_jobs(gallery)[key]) == image_run_key(noise, sweep_jobs(noise)[key])
     other = dict(noise, lr=1.0)
-    assert image_run_key(gallery, sweep_cells(gallery)[key]) != image_run_key(other, sweep_cells(other)[key])
+    assert image_run_key(gallery, sweep_jobs(gallery)[key]) != image_run_key(other, sweep_jobs(other)[key])
 
 
 def test_image_size_must_be_multiple_of_two_to_the_scales(base_config, schema):
@@ -307,11 +307,13 @@ def test_image_size_must_be_multiple_of_two_to_the_scales(base_config, schema):
 
 def test_paper_jobs_ask_for_a_gpu(base_config, schema):
     from implicit_bias.config import deep_merge, validate_config
+    from implicit_bias.experiments import sweep_jobs
     from implicit_bias.experiments.images import image_resources
 
     for size, gpu in (("paper", 1), ("quick", 0), ("smoke", 0)):
-        resolved = validate_config(deep_merge(base_config, {"size": size}), schema)["resolved"]
-        assert image_resources(resolved["image_gallery"])["gpu"] == gpu
+        gallery = validate_config(deep_merge(base_config, {"size": size}), schema)["resolved"]["image_gallery"]
+        for job in sweep_jobs(gallery).values():
+            assert image_resources(gallery, job)["gpu"] == gpu
 
 
 @pytest.mark.slow
@@ -339,9 +341,9 @@ def test_smoke_gallery_figure(tmp_path):
     ):
         assert col in summary.columns
     assert set(summary["method"]) == {"dip", "dip_l1", "dop"}
-    cell = tmp_path / "results" / "image_gallery" / "cells" / summary["cell"].iloc[0]
+    folder = tmp_path / "results" / "image_gallery" / "jobs" / summary["job"].iloc[0]
     for name in ("dop_w8_final.png", "dip_l1_w8_best.png", "input.png", "clean.png", "dop_w8_checkpoint.pt"):
-        assert (cell / name).exists()
+        assert (folder / name).exists()
 
 
 def test_an_unreadable_checkpoint_is_set_aside_and_the_run_starts_over(tmp_path):

@@ -8,7 +8,7 @@ import torch
 from conftest import DEVICES
 
 from implicit_bias.descent import record_steps
-from implicit_bias.experiments import run_cell
+from implicit_bias.experiments import run_job
 from implicit_bias.rpca import (
     dop_descent,
     dop_gradients,
@@ -164,33 +164,33 @@ ALPHA_SETTINGS = dict(
 )
 
 
-def test_run_cell_is_deterministic_and_batching_invariant(tmp_path):
-    from implicit_bias.experiments.rpca import alpha_cells
+def test_run_job_is_deterministic_and_batching_invariant(tmp_path):
+    from implicit_bias.rpca_runs import alpha_jobs
 
-    (cell,) = alpha_cells(ALPHA_SETTINGS)
-    s1, c1 = run_cell(sweep="t", settings=ALPHA_SETTINGS, cell=cell, outdir=tmp_path / "a", seed=7, progress=False)
-    s2, c2 = run_cell(sweep="t", settings=ALPHA_SETTINGS, cell=cell, outdir=tmp_path / "b", seed=7, progress=False)
+    (job,) = alpha_jobs(ALPHA_SETTINGS)
+    s1, c1 = run_job(sweep="t", settings=ALPHA_SETTINGS, job=job, outdir=tmp_path / "a", seed=7, progress=False)
+    s2, c2 = run_job(sweep="t", settings=ALPHA_SETTINGS, job=job, outdir=tmp_path / "b", seed=7, progress=False)
     cols = ["seed", "alpha", "rel_err_X", "rel_err_S"]
     assert s1[cols].equals(s2[cols])
     assert c1.equals(c2)
     assert sorted(set(s1["alpha"].round(3))) == [1.0, 3.16, 3.464, 10.0]  # the grid and sqrt(12)
     assert 0.0 < s1["rel_err_X"].min() < 0.9  # the runs went somewhere: the check is not vacuous
     # One trial alone gives the same numbers, at every alpha, as inside the batch of three.
-    s3, _ = run_cell(
-        sweep="t", settings=dict(ALPHA_SETTINGS, trials=1), cell=cell, outdir=tmp_path / "c", seed=7, progress=False
+    s3, _ = run_job(
+        sweep="t", settings=dict(ALPHA_SETTINGS, trials=1), job=job, outdir=tmp_path / "c", seed=7, progress=False
     )
     first = s1[s1["trial"] == 0].reset_index(drop=True)
     assert list(s3["seed"]) == list(first["seed"])
     np.testing.assert_allclose(s3["rel_err_X"], first["rel_err_X"], rtol=1e-10)
     # Every alpha sees the same problems; a different base seed gives different data.
     assert s1.groupby("trial")["seed"].nunique().eq(1).all()
-    s4, _ = run_cell(sweep="t", settings=ALPHA_SETTINGS, cell=cell, outdir=tmp_path / "d", seed=8, progress=False)
+    s4, _ = run_job(sweep="t", settings=ALPHA_SETTINGS, job=job, outdir=tmp_path / "d", seed=8, progress=False)
     assert not np.allclose(s4["rel_err_X"], s1["rel_err_X"], rtol=1e-6, atol=0)
 
 
-def test_run_cell_writes_contract_columns(tmp_path):
-    summary, curves = run_cell(
-        sweep="rpca_alpha", settings=ALPHA_SETTINGS, cell={"alphas": 4}, outdir=tmp_path, seed=0, progress=False
+def test_run_job_writes_contract_columns(tmp_path):
+    summary, curves = run_job(
+        sweep="rpca_alpha", settings=ALPHA_SETTINGS, job={"alphas": 4}, outdir=tmp_path, seed=0, progress=False
     )
     for col in [
         "sweep",

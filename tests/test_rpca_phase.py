@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import torch
 
-from implicit_bias.experiments import run_cell, sweep_cells
+from implicit_bias.experiments import run_job, sweep_jobs
 from implicit_bias.rpca import dop_descent, dop_gradients
 
 
@@ -65,9 +65,7 @@ def test_the_exact_program_is_certified_and_judged_against_apg(tmp_path):
 
     s = _settings(methods=["apg", "pcp"], ranks=[2])
     rows = {
-        m: run_cell(sweep="ph", settings=s, cell={"method": m, "rank": 2}, outdir=tmp_path / m, seed=1, progress=False)[
-            0
-        ]
+        m: run_job(sweep="ph", settings=s, job={"method": m, "rank": 2}, outdir=tmp_path / m, seed=1, progress=False)[0]
         for m in ("apg", "pcp")
     }
     exact = rows["pcp"]
@@ -77,20 +75,20 @@ def test_the_exact_program_is_certified_and_judged_against_apg(tmp_path):
     np.testing.assert_allclose(exact["rel_err_X"], rows["apg"]["rel_err_X"], atol=0.05)
     (claim,) = [c for c in registry().claims("rpca_phase") if c.key == "apg_matches_exact"]
     summary = pd.concat(rows.values(), ignore_index=True)
-    text, agrees = claim.check(s, {"summary": summary})
+    text, agrees = claim.check(claim.settings(s), {"summary": summary})
     assert agrees == bool((summary.groupby(["p", "trial"])["success"].nunique() == 1).all())
     flipped = summary.assign(success=np.where(summary["method"] == "apg", ~summary["success"], summary["success"]))
-    text, agrees = claim.check(s, {"summary": flipped})
+    text, agrees = claim.check(claim.settings(s), {"summary": flipped})
     assert not agrees and f"on {len(exact)} of {len(exact)} problems" in text
 
 
 def test_phase_jobs_share_problems_and_do_not_depend_on_batching(tmp_path):
     s = _settings()
-    cells = sweep_cells(s)
-    assert sorted(cells) == ["method~apg_rank~1", "method~apg_rank~6", "method~dop_rank~1", "method~dop_rank~6"]
+    jobs = sweep_jobs(s)
+    assert sorted(jobs) == ["method~apg_rank~1", "method~apg_rank~6", "method~dop_rank~1", "method~dop_rank~6"]
     out = {
-        name: run_cell(sweep="phase", settings=s, cell=c, outdir=tmp_path / name, seed=1, progress=False)[0]
-        for name, c in cells.items()
+        name: run_job(sweep="phase", settings=s, job=c, outdir=tmp_path / name, seed=1, progress=False)[0]
+        for name, c in jobs.items()
     }
     apg, dop = out["method~apg_rank~1"], out["method~dop_rank~1"]
     assert len(apg) == len(dop) == 4
@@ -100,10 +98,10 @@ def test_phase_jobs_share_problems_and_do_not_depend_on_batching(tmp_path):
     easy = dop[dop["p"] == 0.05]
     assert easy["success"].all() and (easy["rel_err_X"] < 0.1).all()
     # One p at a time gives the same numbers as the whole row at once.
-    alone = run_cell(
+    alone = run_job(
         sweep="phase",
         settings=_settings(ps=[0.4]),
-        cell={"method": "dop", "rank": 1},
+        job={"method": "dop", "rank": 1},
         outdir=tmp_path / "alone",
         seed=1,
         progress=False,
@@ -117,10 +115,10 @@ def test_phase_jobs_share_problems_and_do_not_depend_on_batching(tmp_path):
 def test_phase_rejects_unknown_method(tmp_path):
     ctx_settings = _settings()
     with pytest.raises(ValueError, match="unknown method"):
-        run_cell(
+        run_job(
             sweep="phase",
             settings=ctx_settings,
-            cell={"method": "svt", "rank": 1},
+            job={"method": "svt", "rank": 1},
             outdir=tmp_path,
             seed=1,
             progress=False,

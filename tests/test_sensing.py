@@ -8,7 +8,7 @@ import torch
 from conftest import CONFIG, DEVICES, run_snakemake
 
 from implicit_bias.config import ConfigError, load_yaml, validate_config
-from implicit_bias.experiments import Context, registry, sweep_cells
+from implicit_bias.experiments import Context, registry, sweep_jobs
 from implicit_bias.sensing import (
     flatten_operator,
     is_check,
@@ -345,13 +345,13 @@ def _ctx(tmp_path, name, settings):
 def test_init_sweep_is_seeded_and_trials_do_not_depend_on_batching(schema, tmp_path):
     s2 = _settings(schema, "sensing_init", trials=2, steps=60)
     s3 = _settings(schema, "sensing_init", trials=3, steps=60)
-    cells = sweep_cells(s3)
-    assert "init_norm~1000_lr~5e-11" in cells and "init_norm~0.001_lr~0.0001" in cells
-    cell = cells["init_norm~1_lr~0.0001"]
+    jobs = sweep_jobs(s3)
+    assert "init_norm~1000_lr~5e-11" in jobs and "init_norm~0.001_lr~0.0001" in jobs
+    job = jobs["init_norm~1_lr~0.0001"]
     run = registry().kind("sensing_init").run
-    sum2, cur2 = run(_ctx(tmp_path, "sensing_init", s2), cell)
-    sum3, cur3 = run(_ctx(tmp_path, "sensing_init", s3), cell)
-    sum3b, _ = run(_ctx(tmp_path, "sensing_init", s3), cell)
+    sum2, cur2 = run(_ctx(tmp_path, "sensing_init", s2), job)
+    sum3, cur3 = run(_ctx(tmp_path, "sensing_init", s3), job)
+    sum3b, _ = run(_ctx(tmp_path, "sensing_init", s3), job)
     assert sum3["test_error"].tolist() == sum3b["test_error"].tolist()
     key = ["init_rank", "trial"]
     a = sum2.set_index(key)[["seed", "data_seed", "test_error", "train_error"]]

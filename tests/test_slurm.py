@@ -136,13 +136,13 @@ def test_smoke_sweeps_through_slurm_equal_a_local_run(slurm_cluster, tmp_path, m
     slurm_s = time.perf_counter() - start
     log = proc.stdout + proc.stderr
 
-    # Every compute job went through sbatch: one submission per cell, each a batch job that
+    # Every compute job went through sbatch: one submission per job, each a batch job that
     # slurmctld accepted and ran to completion in the profile's partition, with the CPUs,
     # memory and time its rule declares.
     submitted = submissions(log)
     results = tmp_path / "slurm" / "results"
-    cells = [cell for sweep in SWEEPS for cell in (results / sweep / "cells").iterdir()]
-    assert submitted and len(submitted) == len(cells), log[-4000:]
+    jobs = [job for sweep in SWEEPS for job in (results / sweep / "jobs").iterdir()]
+    assert submitted and len(submitted) == len(jobs), log[-4000:]
     ctld_log = (slurm_cluster / "log" / "slurmctld.log").read_text()
     for job_id, declared in submitted.items():
         assert f"_slurm_rpc_submit_batch_job: JobId={job_id} " in ctld_log

@@ -253,7 +253,7 @@ def test_default_config_has_the_theory_sweeps(schema, base_config):
 
 
 def test_theorem1_job_is_deterministic_and_reports_the_contract(schema, tmp_path):
-    from implicit_bias.experiments import run_cell, sweep_cells
+    from implicit_bias.experiments import run_job, sweep_jobs
 
     s = _settings(
         schema,
@@ -267,10 +267,10 @@ def test_theorem1_job_is_deterministic_and_reports_the_contract(schema, tmp_path
         steps=300,
         record_every=100,
     )
-    cells = sweep_cells(s)
-    assert list(cells) == ["trial~0", "trial~1"]
-    a, curves = run_cell(sweep="t", settings=s, cell=cells["trial~1"], outdir=tmp_path / "a", seed=1, progress=False)
-    b, _ = run_cell(sweep="t", settings=s, cell=cells["trial~1"], outdir=tmp_path / "b", seed=1, progress=False)
+    jobs = sweep_jobs(s)
+    assert list(jobs) == ["trial~0", "trial~1"]
+    a, curves = run_job(sweep="t", settings=s, job=jobs["trial~1"], outdir=tmp_path / "a", seed=1, progress=False)
+    b, _ = run_job(sweep="t", settings=s, job=jobs["trial~1"], outdir=tmp_path / "b", seed=1, progress=False)
     cols = ["gamma", "alpha", "lambda", "objective_gap", "residual", "dist_convex"]
     assert list(a["gamma"]) == [0.1, 1e-3] and (a["lambda"] == 0.1).all()
     np.testing.assert_array_equal(a[cols].to_numpy(), b[cols].to_numpy())
@@ -279,7 +279,7 @@ def test_theorem1_job_is_deterministic_and_reports_the_contract(schema, tmp_path
 
 
 def test_weighted_job_contrasts_plain_and_discrepant_rates(schema, tmp_path):
-    from implicit_bias.experiments import run_cell, sweep_cells
+    from implicit_bias.experiments import run_job, sweep_jobs
 
     s = _settings(
         schema,
@@ -291,8 +291,8 @@ def test_weighted_job_contrasts_plain_and_discrepant_rates(schema, tmp_path):
         record_every=500,
         weight_ratios=[1.0, 100.0],
     )
-    (cell,) = sweep_cells(s).values()
-    summary, _ = run_cell(sweep="w", settings=s, cell=cell, outdir=tmp_path, seed=0, progress=False)
+    (job,) = sweep_jobs(s).values()
+    summary, _ = run_job(sweep="w", settings=s, job=job, outdir=tmp_path, seed=0, progress=False)
     assert (summary["dist_closed_form"] < 1e-6).all()
     plain = summary[summary["weight_ratio"] == 1.0]
     skewed = summary[summary["weight_ratio"] == 100.0]
@@ -300,11 +300,11 @@ def test_weighted_job_contrasts_plain_and_discrepant_rates(schema, tmp_path):
 
 
 def test_alpha_lambda_job_runs_every_alpha_with_lambda_its_inverse(schema, tmp_path):
-    from implicit_bias.experiments import run_cell, sweep_cells
+    from implicit_bias.experiments import run_job, sweep_jobs
 
     s = _settings(schema, "theory_alpha_lambda", n=8, rank=1, alpha_num=2, trials=1, steps=50, record_every=25)
-    (cell,) = sweep_cells(s).values()
-    summary, curves = run_cell(sweep="al", settings=s, cell=cell, outdir=tmp_path, seed=0, progress=False)
+    (job,) = sweep_jobs(s).values()
+    summary, curves = run_job(sweep="al", settings=s, job=job, outdir=tmp_path, seed=0, progress=False)
     assert sorted(summary["alpha"]) == pytest.approx([1.0, math.sqrt(8), 100.0])
     np.testing.assert_allclose(summary["lambda"], 1.0 / summary["alpha"])
     assert {"rel_dist", "rel_err_X", "rel_err_X_convex", "objective_gap"} <= set(summary.columns)

@@ -90,9 +90,9 @@ def test_publish_copies_a_run_with_its_facts(tmp_path):
     from implicit_bias.publish import publish, thin_curves, update_readme
 
     run = tmp_path / "run"
-    cell = run / "results" / "s" / "cells" / "a~1"
-    cell.mkdir(parents=True)
-    pd.DataFrame({"sweep": ["s"], "wall_s": [3.0]}).to_csv(cell / "summary.csv", index=False)
+    job = run / "results" / "s" / "jobs" / "a~1"
+    job.mkdir(parents=True)
+    pd.DataFrame({"sweep": ["s"], "wall_s": [3.0]}).to_csv(job / "summary.csv", index=False)
     pd.DataFrame({"sweep": ["s"], "wall_s": [3.0]}).to_csv(run / "results" / "s" / "summary.csv", index=False)
     curves = pd.DataFrame({"iteration": list(range(1000)) * 40, "x": 0.123456789})
     curves.to_csv(run / "results" / "s" / "curves.csv", index=False)
@@ -102,6 +102,7 @@ def test_publish_copies_a_run_with_its_facts(tmp_path):
     )
     (run / "figures").mkdir()
     (run / "figures" / "f.png").write_bytes(b"png")
+    (run / "compare_brief.md").write_text("# run against the one before\n")
     (run / "logs" / "s").mkdir(parents=True)
     # A job that kept two cores busy (CPU time twice its wall time).
     (run / "logs" / "s" / "a~1.benchmark.tsv").write_text("s\th:m:s\tcpu_time\n4.5\t0:00:04\t9.0\n")
@@ -110,6 +111,8 @@ def test_publish_copies_a_run_with_its_facts(tmp_path):
     (docs / "stale.txt").write_text("old")
     publish(run, docs, wall_s=10.0, name="a run", repo=REPO, cores=2)
     assert not (docs / "stale.txt").exists() and (docs / "figures" / "f.png").exists()
+    assert (docs / "compare_brief.md").read_text() == "# run against the one before\n"
+    assert not (docs / "compare.md").exists()
     facts = json.loads((docs / "run.json").read_text())
     assert facts["jobs"] == 1 and facts["jobs_s"] == 4.5 and facts["compute_s"] == 3.0
     assert facts["compute_core_s"] == 6.0
@@ -147,3 +150,42 @@ def test_the_readme_shows_only_files_that_exist():
     assert links
     missing = [link for link in links if not (REPO / link).exists()]
     assert not missing, f"the README links to missing files: {missing}"
+
+
+@pytest.mark.skipif(not (REPO / "docs" / "default" / "run.json").exists(), reason="no published default run")
+def test_rescore_judges_published_tables_again_and_keeps_the_run_facts(tmp_path):
+    import shutil
+
+    from implicit_bias.publish import rescore
+
+    docs = tmp_path / "default"
+    shutil.copytree(REPO / "docs" / "default", docs)
+    before = json.loads((docs / "run.json").read_text())
+    card = rescore(docs, dict(load_yaml(REPO / "config.yaml"), size="quick"), repo=REPO)
+    published = pd.read_csv(REPO / "docs" / "default" / "scorecard.csv")
+    assert dict(zip(card["claim_id"], card["holds"], strict=True)) == dict(
+        zip(published["claim_id"], published["holds"], strict=True)
+    )
+    after = json.loads((docs / "run.json").read_text())
+    assert after["scorecard_commit"] and {k: after[k] for k in before} == before
+    summary = (docs / "summary.md").read_text()
+    assert "scorecard judged at" in summary and "| nan |" not in summary
+    # A run folder that lacks one of the configuration's sweeps is refused, not judged "no data".
+    shutil.rmtree(docs / "results" / "rpca_alpha")
+    with pytest.raises(SystemExit, match="no tables of rpca_alpha"):
+        rescore(docs, dict(load_yaml(REPO / "config.yaml"), size="quick"), repo=REPO)
+
+
+def test_the_readmes_findings_state_only_published_numbers():
+    """Every number in the README's findings is in a published file (a scorecard, or a file the
+    finding links to) or is a setting of the schema: none is typed in from elsewhere."""
+    import re
+
+    text = (REPO / "README.md").read_text()
+    findings = text[text.index("## Findings") : text.index("<!-- BEGIN")]
+    sources = [*(REPO / "docs").glob("*/scorecard.md"), SCHEMA]
+    sources += [REPO / link for link in re.findall(r"\]\((docs/[^)\s]+\.(?:md|csv))\)", findings)]
+    corpus = "".join(path.read_text() for path in sources)
+    numbers = re.findall(r"(?<![\w.])\d+(?:\.\d+)?(?:e[-+]?\d+)?(?!\w)", findings)
+    assert len(numbers) > 20
+    assert [n for n in numbers if n not in corpus] == []

@@ -16,7 +16,7 @@ whose smooth part has Lipschitz constant 2, with Nesterov momentum and a continu
 residual (their eq. for :math:`S_{k+1}`) falls below ``tol``, or after ``max_iter`` steps.
 
 Every tensor carries a leading batch dimension: one call solves many independent problems
-(trials, grid cells). Each problem stops at its own iteration, so its result does not
+(trials, grid points). Each problem stops at its own iteration, so its result does not
 depend on what it was batched with.
 """
 

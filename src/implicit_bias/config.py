@@ -1,7 +1,7 @@
 """The suite's configuration: sizes, sweeps, figures; merged, defaulted and validated.
 
-A configuration has one switch, ``size`` (``smoke``, ``quick`` or ``paper``). Each sweep's
-settings are built, lowest precedence first, from:
+A configuration has one switch, ``size`` (``smoke``, ``quick``, ``cpu`` or ``paper``; see
+:data:`SIZES`). Each sweep's settings are built, lowest precedence first, from:
 
 1. the defaults in the JSON schema for the sweep's ``kind`` (the one home of the papers'
    values and of ours);
@@ -11,14 +11,16 @@ settings are built, lowest precedence first, from:
 4. ``sizes.<size>.sweeps.<name>``: applies to one sweep at that size.
 
 So the ``paper`` size (no overrides) runs exactly what ``sweeps:`` says, and a sweep a
-user adds is shrunk at ``smoke``/``quick`` like the built-in ones of its kind, in budget only.
+user adds is shrunk at the reduced sizes (``smoke``, ``quick``, ``cpu``: each where its
+``kinds:`` names the sweep's kind) like the built-in ones of its kind, in budget only.
 
 Validation refuses, before any job starts and naming the key, every mistake it can see:
 unknown keys (with the nearest valid name), wrong types (an integer must be written as
 one), values out of range, non-finite numbers, values above a key's ``x-ceiling`` (unless
-``allow_large``), keys that contradict each other, overrides of sizes, kinds or sweeps that
-do not exist, duplicate keys in a YAML file, and sweep names that are not path-safe or
-that collide with a figure.
+``allow_large``), keys that contradict each other (the rules every kind shares here, each
+kind's own in its family's :attr:`~implicit_bias.experiments.Kind.checks`), overrides of
+sizes, kinds or sweeps that do not exist, duplicate keys in a YAML file, sweep names that
+are not path-safe or that collide with a figure, and figures whose plot cannot draw them.
 
 ``python -m implicit_bias.config show <sweep> [--size S]`` prints a sweep's settings.
 """
@@ -33,8 +35,14 @@ import math
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
+
+from .grids import BOOKKEEPING_KEYS, RECORDING_KEYS
+
+if TYPE_CHECKING:
+    from .experiments import Kind, Registry
 
 SIZES = ("smoke", "quick", "cpu", "paper")
 #: The repository's schema, for code that runs without Snakemake (tests, benchmarks).
@@ -126,9 +134,7 @@ def kind_properties(schema: dict, kind: str) -> dict:
     """
     kinds = schema["$defs"]["kinds"]
     if kind not in kinds:
-        raise ConfigError(
-            f"unknown sweep kind {kind!r}{_suggest(kind, kinds)}; known kinds: {', '.join(sorted(kinds))}"
-        )
+        raise ConfigError(f"unknown sweep kind {kind!r}{suggest(kind, kinds)}; known kinds: {', '.join(sorted(kinds))}")
     node = kinds[kind]
     props: dict = {}
     for part in node.get("allOf", []):
@@ -175,7 +181,8 @@ def _validator(schema: dict):
 # ---------------------------------------------------------------------------------------
 
 
-def _suggest(word: str, choices) -> str:
+def suggest(word: str, choices) -> str:
+    """`` (did you mean 'x'?)`` for the choice nearest ``word``, or "" when none is near."""
     close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
@@ -205,7 +212,7 @@ def _schema_errors(instance, validator, prefix: str, known=None) -> list[str]:
             names = known if known is not None else sorted(err.schema.get("properties", {}))
             extra = [k for k in (err.instance or {}) if k not in names]
             for k in extra:
-                messages.append(f"{key}: unknown key {k!r}{_suggest(k, names)}; known keys: {', '.join(sorted(names))}")
+                messages.append(f"{key}: unknown key {k!r}{suggest(k, names)}; known keys: {', '.join(sorted(names))}")
             continue
         if "propertyNames" in err.schema_path:
             rule = "letters, digits and underscores" if err.validator == "pattern" else err.message
@@ -258,73 +265,32 @@ def _ceiling_errors(settings: dict, props: dict, prefix: str) -> list[str]:
     return out
 
 
-def _listed(values) -> list:
-    if values is None:
-        return []
-    return values if isinstance(values, list) else [values]
-
-
-def _rank_errors(name: str, s: dict) -> list[str]:
-    msgs = []
-    n = s.get("n")
-    if n is not None:
-        for key in ("rank", "ranks", "init_rank", "init_ranks", "min_rank"):
-            for r in _listed(s.get(key)):
-                if isinstance(r, int) and r > n:
-                    msgs.append(f"sweeps.{name}.{key}: rank {r} is above n = {n} (allowed: 1 <= rank <= n)")
-    if "min_rank" in s and "rank" in s and s["min_rank"] < s["rank"]:
-        msgs.append(
-            f"sweeps.{name}.min_rank: {s['min_rank']} is below the planted rank "
-            f"{s['rank']} (Algorithm 1 needs r >= rank(X))"
-        )
-    if "min_rank" in s and "init_rank" in s and s["min_rank"] > s["init_rank"]:
-        msgs.append(f"sweeps.{name}.min_rank: {s['min_rank']} is above init_rank = {s['init_rank']}")
-    return msgs
-
-
-def _grid_errors(name: str, s: dict) -> list[str]:
-    msgs = []
-    for i, run in enumerate(s.get("extra_runs") or []):
-        if not any(math.isclose(run["init_norm"], v) for v in s.get("init_norms", [])):
-            msgs.append(
-                f"sweeps.{name}.extra_runs.{i}.init_norm: {run['init_norm']} is not one of "
-                f"init_norms = {s.get('init_norms')}"
-            )
-    if "alpha_min" in s and "alpha_max" in s and s["alpha_min"] > s["alpha_max"]:
-        msgs.append(f"sweeps.{name}.alpha_min: {s['alpha_min']} is above alpha_max = {s['alpha_max']}")
-    if "rows" in s and "dim" in s and s["dim"] <= s["rows"]:
-        msgs.append(
-            f"sweeps.{name}.dim: {s['dim']} unknowns for {s['rows']} rows is not underdetermined (allowed: dim > rows)"
-        )
+def _generic_checks(s: dict) -> list[tuple[str, str]]:
+    """Constraints between keys that JSON schema cannot state and that mean the same in every
+    kind: a ``<x>_min`` is at most its ``<x>_max``; a run records at most
+    :data:`MAX_RECORDED_POINTS` points per curve."""
+    out = []
+    for low in s:
+        high = low.removesuffix("_min") + "_max"
+        if low.endswith("_min") and high in s and s[low] is not None and s[high] is not None and s[low] > s[high]:
+            out.append((low, f"{s[low]} is above {high} = {s[high]}"))
     steps, every = s.get("steps"), s.get("record_every")
     if isinstance(steps, int) and isinstance(every, int) and steps // every > MAX_RECORDED_POINTS:
-        msgs.append(
-            f"sweeps.{name}.record_every: {every} records {steps // every} points per curve over {steps} steps; "
-            f"at most {MAX_RECORDED_POINTS} (raise record_every)"
+        out.append(
+            (
+                "record_every",
+                f"{every} records {steps // every} points per curve over {steps} steps; "
+                f"at most {MAX_RECORDED_POINTS} (raise record_every)",
+            )
         )
-    return msgs
+    return out
 
 
-def _image_errors(name: str, s: dict) -> list[str]:
-    msgs = []
-    size, scales = s.get("image_size"), s.get("scales")
-    if size is not None and scales is not None and size % 2**scales:
-        msgs.append(
-            f"sweeps.{name}.image_size: {size} is not a multiple of 2^scales = {2**scales} "
-            f"(the network halves the image {scales} times)"
-        )
-    both = sorted(set(s.get("images") or []) & set(s.get("tuned_on") or []))
-    if both:
-        msgs.append(
-            f"sweeps.{name}.images: {', '.join(both)} also in tuned_on: a claim is judged on images its "
-            "settings were not chosen on"
-        )
-    return msgs
-
-
-def _cross_checks(name: str, s: dict) -> list[str]:
-    """Constraints between keys that JSON schema cannot state."""
-    return _rank_errors(name, s) + _grid_errors(name, s) + _image_errors(name, s)
+def _cross_checks(name: str, s: dict, kind: Kind) -> list[str]:
+    """Constraints between keys that JSON schema cannot state: the generic ones, then the
+    kind's own (:attr:`~implicit_bias.experiments.Kind.checks`)."""
+    found = _generic_checks(s) + (kind.checks(s) if kind.checks is not None else [])
+    return [f"sweeps.{name}.{key}: {text}" for key, text in found]
 
 
 # ---------------------------------------------------------------------------------------
@@ -359,7 +325,7 @@ def _overlay_errors(config: dict, schema: dict) -> list[str]:
             prefix = f"sizes.{size}.kinds.{kind}"
             if kind not in known_kinds:
                 msgs.append(
-                    f"{prefix}: unknown kind {kind!r}{_suggest(kind, known_kinds)}; "
+                    f"{prefix}: unknown kind {kind!r}{suggest(kind, known_kinds)}; "
                     f"known kinds: {', '.join(sorted(known_kinds))}"
                 )
                 continue
@@ -367,7 +333,7 @@ def _overlay_errors(config: dict, schema: dict) -> list[str]:
             for key in overlay:
                 if key not in props:
                     msgs.append(
-                        f"{prefix}: unknown key {key!r}{_suggest(key, props)}; known keys: {', '.join(sorted(props))}"
+                        f"{prefix}: unknown key {key!r}{suggest(key, props)}; known keys: {', '.join(sorted(props))}"
                     )
                 elif props[key].get("x-problem") or key == "kind":
                     msgs.append(
@@ -377,35 +343,41 @@ def _overlay_errors(config: dict, schema: dict) -> list[str]:
         for sweep, overlay in per_sweep.items():
             prefix = f"sizes.{size}.sweeps.{sweep}"
             if sweep not in sweeps:
-                msgs.append(f"{prefix}: there is no sweep {sweep!r}{_suggest(sweep, sweeps)} in sweeps:")
+                msgs.append(f"{prefix}: there is no sweep {sweep!r}{suggest(sweep, sweeps)} in sweeps:")
             elif "kind" in overlay:
                 msgs.append(f"{prefix}.kind: a size may not change a sweep's kind")
     return msgs
 
 
-def _sweep_errors(config: dict, name: str, schema: dict) -> list[str]:
-    """Errors of one sweep: its own block, then its settings at every size."""
+def _sweep_errors(config: dict, name: str, schema: dict, kind: Kind) -> list[str]:
+    """Errors of one sweep: its own block, then its settings at every size.
+
+    :param kind: the sweep's :class:`~implicit_bias.experiments.Kind`, whose checks apply.
+    """
     block = config["sweeps"][name]
-    kind = block["kind"]
-    props = kind_properties(schema, kind)
-    validator = _kind_validator(schema, kind)
+    props = kind_properties(schema, block["kind"])
+    validator = _kind_validator(schema, block["kind"])
     prefix = f"sweeps.{name}"
-    own = deep_merge(kind_defaults(kind, schema), block)
-    msgs = _schema_errors(own, validator, prefix, known=props) or _cross_checks(name, own)
+    own = deep_merge(kind_defaults(block["kind"], schema), block)
+    msgs = _schema_errors(own, validator, prefix, known=props) or _cross_checks(name, own, kind)
     if msgs:
         return msgs + ([] if config["allow_large"] else _ceiling_errors(own, props, prefix))
     for size in SIZES:
         settings = resolve_sweep(config, name, schema, size)
         where = "" if size == config["size"] else f"at size {size}: "
         errs = _schema_errors(settings, validator, prefix, known=props)
-        errs = errs or _cross_checks(name, settings)
+        errs = errs or _cross_checks(name, settings, kind)
         if not config["allow_large"]:
             errs += _ceiling_errors(settings, props, prefix)
         msgs += [where + e for e in errs if where + e not in msgs]
     return msgs
 
 
-def _figure_errors(config: dict, registry) -> list[str]:
+def _figure_errors(config: dict, registry: Registry) -> list[str]:
+    """Figures of sweeps that do not exist, sweeps named like a figure, and (the families
+    know) plots that do not exist or cannot draw their sweeps."""
+    from .experiments import figure_errors
+
     msgs = []
     sweeps = config.get("sweeps") or {}
     for fig, spec in (config.get("figures") or {}).items():
@@ -416,40 +388,53 @@ def _figure_errors(config: dict, registry) -> list[str]:
             )
         for sweep in spec["sweeps"]:
             if sweep not in sweeps:
-                msgs.append(f"figures.{fig}.sweeps: no sweep named {sweep!r}{_suggest(sweep, sweeps)} in sweeps:")
-        if registry is None:
-            continue
-        if spec["plot"] not in registry.plot_module:
+                msgs.append(f"figures.{fig}.sweeps: no sweep named {sweep!r}{suggest(sweep, sweeps)} in sweeps:")
+    return msgs + figure_errors(config, registry)
+
+
+def _resolved_sweeps(config: dict, schema: dict, registry: Registry) -> tuple[dict, list[str]]:
+    """Every sweep's settings at the configuration's size, and every error of the sweeps."""
+    kinds = schema["$defs"]["kinds"]
+    resolved, msgs = {}, []
+    for name, block in config["sweeps"].items():
+        kind = block.get("kind")
+        if kind not in kinds:
             msgs.append(
-                f"figures.{fig}.plot: unknown plot {spec['plot']!r}{_suggest(spec['plot'], registry.plot_module)}"
-                f"; known plots: {', '.join(sorted(registry.plot_module))}"
+                f"sweeps.{name}.kind: unknown sweep kind {kind!r}{suggest(kind, kinds)}"
+                f"; known kinds: {', '.join(sorted(kinds))}"
             )
             continue
-        plot = registry.plot(spec["plot"])
-        for sweep in spec["sweeps"]:
-            kind = (sweeps.get(sweep) or {}).get("kind")
-            if kind is not None and kind not in plot.kinds:
-                msgs.append(
-                    f"figures.{fig}.plot: plot {spec['plot']!r} draws sweeps of kind {', '.join(plot.kinds)}, "
-                    f"not sweep {sweep!r} of kind {kind!r}"
-                )
-    return msgs
+        if kind not in registry.kind_module:
+            msgs.append(f"sweeps.{name}.kind: no module of implicit_bias.experiments declares the kind {kind!r}")
+            continue
+        msgs += _sweep_errors(config, name, schema, registry.kind(kind))
+        resolved[name] = resolve_sweep(config, name, schema)
+    return resolved, msgs
 
 
-def validate_config(config: dict, schema: dict, registry=None, root: str | Path | None = None) -> dict:
+def validate_config(
+    config: dict, schema: dict, registry: Registry | None = None, root: str | Path | None = None
+) -> dict:
     """Validate and resolve a configuration.
 
     :param config: the merged configuration (``config.yaml`` plus overlays and ``--config``).
     :param schema: the parsed JSON schema (``workflow/schemas/config.schema.yaml``).
-    :param registry: the experiment families (:func:`implicit_bias.experiments.registry`),
-        to check that every figure's plot exists and draws its sweeps' kinds.
-    :param root: the repository root: the configuration's ``image_dir``, relative to it, is
-        given to every sweep that reads images (its kind has ``image_source``) as an absolute
-        ``image_dir``. Default: the root of this package's checkout.
+    :param registry: the experiment families (:func:`implicit_bias.experiments.registry`, the
+        default): their kinds' checks apply to the sweeps, and every figure's plot must exist
+        and draw its sweeps' kinds.
+    :param root: the repository root: the folders a kind's jobs read
+        (:attr:`~implicit_bias.experiments.Kind.folders`), named by top-level keys relative
+        to it, are given to each sweep of the kind as absolute paths. Default: the root of
+        this package's checkout.
     :returns: ``config`` with top-level defaults filled in and ``resolved`` added: sweep
         name to its settings at the chosen size, for the sweeps to run (``only``, or all).
     :raises ConfigError: listing every problem, each naming its key and what is allowed.
     """
+    if registry is None:
+        # Here, not at the top: the families import this module.
+        from .experiments import registry as families
+
+        registry = families()
     msgs = list(_non_finite(config, "config"))
     top = {k: copy.deepcopy(v["default"]) for k, v in schema["properties"].items() if "default" in v}
     config = deep_merge(top, config)
@@ -457,29 +442,19 @@ def validate_config(config: dict, schema: dict, registry=None, root: str | Path 
     if msgs:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(msgs))
     msgs += _overlay_errors(config, schema)
-    resolved = {}
-    for name, block in config["sweeps"].items():
-        if block.get("kind") not in schema["$defs"]["kinds"]:
-            kinds = schema["$defs"]["kinds"]
-            msgs.append(
-                f"sweeps.{name}.kind: unknown sweep kind {block.get('kind')!r}{_suggest(block.get('kind'), kinds)}"
-                f"; known kinds: {', '.join(sorted(kinds))}"
-            )
-            continue
-        msgs += _sweep_errors(config, name, schema)
-        resolved[name] = resolve_sweep(config, name, schema)
-    msgs += _figure_errors(config, registry)
+    resolved, errors = _resolved_sweeps(config, schema, registry)
+    msgs += errors + _figure_errors(config, registry)
     for name in config["only"] or []:
         if name not in config["sweeps"]:
-            msgs.append(f"config.only: no sweep named {name!r}{_suggest(name, config['sweeps'])} in sweeps:")
+            msgs.append(f"config.only: no sweep named {name!r}{suggest(name, config['sweeps'])} in sweeps:")
     if msgs:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(msgs))
     if config["only"]:
         resolved = {name: settings for name, settings in resolved.items() if name in config["only"]}
-    image_dir = Path(root or SCHEMA_PATH.parents[2]) / config["image_dir"]
+    base = Path(root or SCHEMA_PATH.parents[2])
     for settings in resolved.values():
-        if "image_source" in settings:
-            settings["image_dir"] = str(image_dir)
+        for key in registry.kind(settings["kind"]).folders:
+            settings[key] = str(base / config[key])
     config["resolved"] = resolved
     return config
 
@@ -496,13 +471,10 @@ def _short(value) -> str:
     return str(value)
 
 
-#: Keys that change no number of a figure (where and how often things are written).
-_BOOKKEEPING = ("record_every", "checkpoint_every", "image_dir")
-
-
 def size_stamp(config: dict, sweeps, schema: dict | None = None) -> str:
     """A line for a figure of ``sweeps`` made at a size that is not the papers': the settings
-    that differ from the paper size's, ours against theirs. Empty at the paper size."""
+    that differ from the paper size's, ours against theirs (those that change no number, or
+    only how often curves are recorded, aside). Empty at the paper size."""
     schema = schema or load_schema()
     size = config["size"]
     if size == "paper":
@@ -511,7 +483,7 @@ def size_stamp(config: dict, sweeps, schema: dict | None = None) -> str:
     for name in sweeps:
         ours, paper = config["resolved"][name], resolve_sweep(config, name, schema, "paper")
         for key, value in ours.items():
-            if key not in _BOOKKEEPING and value != paper.get(key):
+            if key not in BOOKKEEPING_KEYS + RECORDING_KEYS and value != paper.get(key):
                 diffs.setdefault(key, f"{key} {_short(value)} (paper {_short(paper.get(key))})")
     if not diffs:
         return f"{size} size, at the papers' settings"
@@ -538,7 +510,7 @@ def main(argv: list[str] | None = None) -> None:
     except ConfigError as exc:
         sys.exit(str(exc))
     if args.sweep not in resolved:
-        sys.exit(f"no sweep {args.sweep!r}{_suggest(args.sweep, resolved)}; sweeps: {', '.join(resolved)}")
+        sys.exit(f"no sweep {args.sweep!r}{suggest(args.sweep, resolved)}; sweeps: {', '.join(resolved)}")
     print(yaml.safe_dump({args.sweep: resolved[args.sweep]}, sort_keys=False), end="")
 
 

@@ -524,8 +524,8 @@ def pcp(
     :math:`\mu_{\max} = 0.4\sqrt{nm}` (20 at n = 50, 40 at n = 100), not their
     :math:`1.25\cdot 10^7`, under which the iterates freeze short of the optimum and never
     certify. On the paper's problems (rank 1 to 25, 2% to 50% corruptions) the fastest fixed
-    penalty ranged from 7.5 to 90 at n = 50 depending on the cell, growing with n; the
-    default is the compromise that certified every cell tried.
+    penalty ranged from 7.5 to 90 at n = 50 depending on the grid point, growing with n; the
+    default is the compromise that certified every grid point tried.
 
     The nuclear norm in :math:`P` is the upper bound of :func:`shrink_singular_values`, so
     the Gram eigensolver's inaccuracy on small singular values can slow the method but

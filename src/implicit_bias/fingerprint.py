@@ -1,6 +1,6 @@
 """Fingerprints of the code a job runs, so that results are redone when that code changes.
 
-A compute job runs a kind's ``cells`` and ``run`` functions and whatever they call. The
+A compute job runs a kind's ``jobs`` and ``run`` functions and whatever they call. The
 fingerprint covers exactly that part of this package: starting from those functions, it
 follows every name they use to its definition, within a module and across the package's
 imports, and hashes the definitions it reaches (as syntax trees: comments, docstrings and
@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 PACKAGE = "implicit_bias"
 #: Definitions every job runs through, whatever its kind (the job wrapper and its context).
-ALWAYS = (f"{PACKAGE}.experiments:run_cell", f"{PACKAGE}.experiments:Context")
+ALWAYS = (f"{PACKAGE}.experiments:run_job", f"{PACKAGE}.experiments:Context")
 
 
 @dataclass
@@ -161,16 +161,18 @@ def code_fingerprint(roots: Iterable[str]) -> str:
 
 
 def function_roots(*functions: Callable) -> list[str]:
-    """``"module:name"`` of top-level functions."""
+    """``"module:name"`` of top-level functions; a function that a top-level function makes
+    (a closure, say ``one_job_per.<locals>.jobs``) is named by its maker, whose code it is."""
     out = []
     for fn in functions:
-        if "<" in fn.__qualname__ or "." in fn.__qualname__:
+        name = fn.__qualname__.split(".<locals>.")[0]
+        if "<" in name or "." in name:
             raise ValueError(f"{fn.__qualname__} is not a top-level function of {fn.__module__}")
-        out.append(f"{fn.__module__}:{fn.__qualname__}")
+        out.append(f"{fn.__module__}:{name}")
     return out
 
 
 def kind_fingerprint(kind) -> str:
-    """The fingerprint of the code a job of ``kind`` runs (its ``cells`` and ``run``, and the
+    """The fingerprint of the code a job of ``kind`` runs (its ``jobs`` and ``run``, and the
     job wrapper), see the module docstring."""
-    return code_fingerprint([*function_roots(kind.cells, kind.run), *ALWAYS])
+    return code_fingerprint([*function_roots(kind.jobs, kind.run), *ALWAYS])

@@ -4,6 +4,13 @@ from __future__ import annotations
 
 import math
 
+#: Settings that change no number a job computes: how often a run saves a checkpoint to
+#: resume from, and the folder its inputs are read from.
+BOOKKEEPING_KEYS = ("checkpoint_every", "image_dir")
+#: Settings that change only which iterations the curves record (how finely a figure's
+#: curves are sampled), not the problem, the method or its budget.
+RECORDING_KEYS = ("record_every",)
+
 
 def short_number(value) -> str:
     """A short, path-safe literal for a grid value: ``7.071``, ``0.3``, ``1e-05``, ``20``."""
@@ -18,10 +25,10 @@ def short_number(value) -> str:
     return f"{value:.4g}"
 
 
-def cell_id(params: dict) -> str:
+def param_key(params: dict) -> str:
     """A path-safe name for parameters, ``alpha~7.071`` or ``n~50_rank~5_p~0.3``.
 
-    Names a job (a cell of a sweep) and, from the problem's parameters alone, the problem
+    Names a job of a sweep and, from the problem's parameters alone, the problem
     instance whose data the trials of several jobs share (see :func:`~implicit_bias.seeding.trial_seed`).
     """
     return "_".join(f"{k}~{short_number(v)}" for k, v in params.items())

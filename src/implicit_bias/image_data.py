@@ -109,7 +109,7 @@ SKIMAGE_BUNDLED = (
     "brick",
     "camera",
     "cat",
-    "cell",
+    "job",
     "checkerboard",
     "chelsea",
     "clock",

@@ -36,6 +36,7 @@ import numpy as np
 import torch
 
 from .dip_network import SkipNet
+from .grids import BOOKKEEPING_KEYS, RECORDING_KEYS
 from .image_data import psnr
 from .progress import progress_bar
 
@@ -105,8 +106,10 @@ class RecoveryConfig:
     def science(self) -> dict:
         """The settings that change the numbers (a checkpoint resumes only if they match)."""
         out = asdict(self)
-        for key in ("steps", "record_every", "checkpoint_every"):
-            out.pop(key)
+        # Besides the keys that change no number or only the recorded steps, the budget: a
+        # longer run resumes a shorter one's checkpoint.
+        for key in ("steps", *RECORDING_KEYS, *BOOKKEEPING_KEYS):
+            out.pop(key, None)
         return out
 
 
@@ -347,9 +350,9 @@ def recover_image(
     :param seed: the run's seed.
     :param device: torch device.
     :param checkpoint: a file; if it exists and was written by a run of the same settings
-        and seed, the run resumes from it (an unreadable one is set aside, see
-        :meth:`Checkpoint.load`); it is rewritten every ``cfg.checkpoint_every`` steps and
-        at the end.
+        and seed, the run resumes from it (one of other settings is not used, and the run's
+        own overwrites it; an unreadable one is set aside, see :meth:`Checkpoint.load`); it
+        is rewritten every ``cfg.checkpoint_every`` steps and at the end.
     :param stop_at: stop after this many updates (as a killed run would, but cleanly).
     :param desc: progress-bar label (None: no bar).
     :param on_record: called with ``(iteration, psnr, loss)`` at each recorded step.

@@ -8,6 +8,8 @@ from a workflow run made with ``--directory RUN_DIR``:
 * each sweep's ``summary.csv``, and ``curves.csv`` thinned to keep every file under 5 MB
   (every k-th recorded iteration of each curve, the first and last always kept);
 * ``results/scorecard.md`` and ``.csv``;
+* ``compare.md`` and ``compare_brief.md`` where the run folder has them: the run against the
+  one published before it (``python -m implicit_bias.compare``);
 * ``run.md``: the commit, the machine, the package versions, the size and sweeps, and
   where the time went: the wall time, the summed time of the jobs (Snakemake's own
   benchmark of each job, start-up included) and their summed compute (the tables'
@@ -16,6 +18,9 @@ from a workflow run made with ``--directory RUN_DIR``:
 
 It writes nothing but those files; the folder is emptied first so no stale file survives.
 ``summary.md`` there is the run in brief (times, the scorecard's verdicts), for the README.
+
+``python -m implicit_bias.publish rescore DOCS_DIR [--configfile F ...] [--size S]`` judges a
+published run's tables again with the checkout's claims (its numbers and times stay).
 
 ``python -m implicit_bias.publish readme README.md`` replaces every block of the README
 between ``<!-- BEGIN path -->`` and ``<!-- END path -->`` by the file ``path`` (relative to
@@ -37,6 +42,7 @@ from pathlib import Path
 import pandas as pd
 
 from .records import read_table, write_table
+from .scorecard import markdown_cell
 
 #: The largest file a published table may be.
 MAX_BYTES = 5_000_000
@@ -100,14 +106,14 @@ def job_times(run: Path, cores: int = 1) -> dict:
     :param cores: the cores the run had (a job cannot have kept more busy).
     :returns: ``jobs`` (number of benchmarked jobs), ``jobs_s`` (their summed wall time,
         start-up included), ``compute_s`` (the summed ``wall_s`` of the compute jobs, each
-        job once; shared cells not counted) and ``compute_core_s``: each compute job's
+        job once; shared jobs not counted) and ``compute_core_s``: each compute job's
         ``wall_s`` times the cores it kept busy (its benchmark's CPU time over its wall time,
         between 1 and ``cores``), so that a two-thread job counts twice.
     """
     jobs = sorted((run / "logs").rglob("*.benchmark.tsv"))
     jobs_s = sum(float(pd.read_csv(p, sep="\t")["s"].iloc[0]) for p in jobs)
     compute = compute_core = 0.0
-    for summary in (run / "results").glob("*/cells/*/summary.csv"):
+    for summary in (run / "results").glob("*/jobs/*/summary.csv"):
         table = read_table(summary)
         if table.empty or ("shared_from" in table and table["shared_from"].notna().any()):
             continue
@@ -124,17 +130,17 @@ def job_times(run: Path, cores: int = 1) -> dict:
 
 
 def time_by_group(run: Path) -> list[dict]:
-    """Snakemake's job benchmarks summed by sweep (and by method, where a job's cell names
+    """Snakemake's job benchmarks summed by sweep (and by method, where a job's job names
     one), largest first: ``group``, ``jobs``, ``wall_s`` and ``cpu_s``."""
     groups: dict[str, list[float]] = {}
     for bench in (run / "logs").rglob("*.benchmark.tsv"):
         row = pd.read_csv(bench, sep="\t").iloc[0]
-        cell = bench.name.removesuffix(".benchmark.tsv")
-        group = cell if bench.parent == run / "logs" else bench.parent.name
-        if cell == "aggregate":
+        job = bench.name.removesuffix(".benchmark.tsv")
+        group = job if bench.parent == run / "logs" else bench.parent.name
+        if job == "aggregate":
             group += " (tables)"
-        elif cell.startswith("method~"):
-            group += f" ({cell.split('_', 1)[0].removeprefix('method~')})"
+        elif job.startswith("method~"):
+            group += f" ({job.split('_', 1)[0].removeprefix('method~')})"
         g = groups.setdefault(group, [0, 0.0, 0.0])
         g[0] += 1
         g[1] += float(row["s"])
@@ -162,6 +168,10 @@ def publish(run: Path, docs: Path, *, wall_s: float, name: str, repo: Path, core
             thinned[sweep_dir.name] = k
     for ext in ("md", "csv"):
         shutil.copyfile(run / "results" / f"scorecard.{ext}", docs / f"scorecard.{ext}")
+    # The run against the one it replaces here (make's published runs write these).
+    for report in ("compare.md", "compare_brief.md"):
+        if (run / report).exists():
+            shutil.copyfile(run / report, docs / report)
     times = job_times(run, cores)
     overhead = 1.0 - times["compute_core_s"] / cores / wall_s if wall_s > 0 else float("nan")
     facts = {
@@ -186,7 +196,9 @@ def _summary_text(f: dict, card: pd.DataFrame, docs: Path) -> str:
     counts = card["holds"].value_counts()
     judged = int(counts.get("yes", 0) + counts.get("no", 0))
     lines = [
-        f"Commit `{f['commit']}`, {f['cores']} cores ({f['machine'].split(',')[0]}): "
+        f"Commit `{f['commit']}`"
+        + (f" (scorecard judged at `{f['scorecard_commit']}`)" if f.get("scorecard_commit") else "")
+        + f", {f['cores']} cores ({f['machine'].split(',')[0]}): "
         f"**{f['wall_s'] / 60:.1f} min** of wall time from empty results, {f['jobs']} jobs; "
         f"start-up, scheduling and idle cores {100 * f['overhead_share']:.0f}% of it. "
         f"**{int(counts.get('yes', 0))} of {judged} judged claims hold**"
@@ -197,9 +209,45 @@ def _summary_text(f: dict, card: pd.DataFrame, docs: Path) -> str:
         "|---|---|---|",
     ]
     for _, row in card.iterrows():
-        cells = [str(row[c]).replace("|", "\\|").replace("\n", " ") for c in ("claim", "ours", "holds")]
-        lines.append(f"| {cells[0]} ({row['sweep']}) | {cells[1]} | {cells[2]} |")
+        claim, ours, holds = (markdown_cell(row[c]) for c in ("claim", "ours", "holds"))
+        lines.append(f"| {claim} ({row['sweep']}) | {ours} | {holds} |")
     return "\n".join(lines) + "\n"
+
+
+def rescore(docs: Path, config: dict, *, repo: Path) -> pd.DataFrame:
+    """Judge a published run's tables again with this checkout's claims, and rewrite its
+    ``scorecard.md``/``.csv`` and ``summary.md``; its tables, figures and measured times stay.
+
+    For claims that changed after a run was published (a new "no data" rule, a threshold
+    stated differently): no number is recomputed, only the verdicts read from the tables.
+    ``run.json`` records the commit the scorecard was judged at beside the run's own.
+
+    :param config: the run's configuration (``config.yaml`` with the run's overlays and
+        size), validated here.
+    :returns: the new scorecard.
+    """
+    from .config import load_schema, validate_config
+    from .experiments import figures, registry
+    from .fingerprint import kind_fingerprint
+    from .scorecard import code_notes, scorecard, to_markdown
+
+    reg = registry()
+    config = validate_config(config, load_schema(), reg)
+    sweeps = {s: v for s, v in config["resolved"].items() if (docs / "results" / s / "summary.csv").exists()}
+    missing = sorted(set(config["resolved"]) - set(sweeps))
+    if missing:
+        raise SystemExit(f"rescore: {docs} has no tables of {', '.join(missing)}")
+    tables = {s: {t: read_table(docs / "results" / s / f"{t}.csv") for t in ("summary", "curves")} for s in sweeps}
+    card = scorecard(config["size"], sweeps, tables, reg.claims, figures(config))
+    code = {s: kind_fingerprint(reg.kind(v["kind"])) for s, v in sweeps.items()}
+    commit = _commit(repo)
+    write_table(card, docs / "scorecard.csv")
+    (docs / "scorecard.md").write_text(to_markdown(card, commit, code, code_notes(tables, code)))
+    facts = json.loads((docs / "run.json").read_text())
+    facts["scorecard_commit"] = commit
+    (docs / "run.json").write_text(json.dumps(facts, indent=2) + "\n")
+    (docs / "summary.md").write_text(_summary_text(facts, card, docs))
+    return card
 
 
 def update_readme(readme: Path) -> list[str]:
@@ -244,10 +292,32 @@ def _run_text(f: dict) -> str:
     )
 
 
+def _rescore_main(argv: list[str]) -> None:
+    from .config import deep_merge, load_yaml
+
+    parser = argparse.ArgumentParser(prog="python -m implicit_bias.publish rescore", description=rescore.__doc__)
+    parser.add_argument("docs", type=Path, help="a published run (docs/paper, ...)")
+    parser.add_argument("--configfile", nargs="*", default=[], help="the run's overlays, as snakemake's --configfile")
+    parser.add_argument("--size", default=None, help="the run's size (default: the configuration's)")
+    args = parser.parse_args(argv)
+    repo = Path(__file__).resolve().parents[2]
+    config = load_yaml(repo / "config.yaml")
+    for overlay in args.configfile:
+        config = deep_merge(config, load_yaml(overlay))
+    if args.size:
+        config["size"] = args.size
+    card = rescore(args.docs, config, repo=repo)
+    print(f"rescored {args.docs}: " + ", ".join(f"{n} {v}" for v, n in card["holds"].value_counts().items()))
+
+
 def main(argv: list[str] | None = None) -> None:
     """``python -m implicit_bias.publish RUN_DIR DOCS_DIR --wall-s S --name NAME [--cores N]``,
-    or ``python -m implicit_bias.publish readme README.md``."""
+    ``python -m implicit_bias.publish rescore DOCS_DIR [--configfile F ...] [--size S]``, or
+    ``python -m implicit_bias.publish readme README.md``."""
     argv = list(argv) if argv is not None else sys.argv[1:]
+    if argv[:1] == ["rescore"]:
+        _rescore_main(argv[1:])
+        return
     if argv[:1] == ["readme"]:
         readme = Path(argv[1] if len(argv) > 1 else "README.md")
         print(f"{readme}: filled {', '.join(update_readme(readme)) or 'nothing'}")

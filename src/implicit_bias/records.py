@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 #: Columns that lead every summary table, in this order, when present.
-LEAD_COLUMNS = ["sweep", "method", "cell", "trial", "seed"]
+LEAD_COLUMNS = ["sweep", "method", "job", "trial", "seed"]
 
 
 def _plain(value):
@@ -44,7 +44,7 @@ def read_table(path: str | Path) -> pd.DataFrame:
 
 
 def concat_tables(paths: Iterable[str | Path]) -> pd.DataFrame:
-    """Stack the tables of several jobs (cells) of one sweep."""
+    """Stack the tables of several jobs (jobs) of one sweep."""
     frames = [f for f in (read_table(p) for p in paths) if not f.empty]
     if not frames:
         return pd.DataFrame()

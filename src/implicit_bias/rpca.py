@@ -6,7 +6,7 @@ Problem (You, Zhu, Qu, Ma 2020, Sec. 4.1): :math:`Y = X_* + S_*` with
 uniformly random positions.
 
 Every solver here is batched: tensors carry a leading batch dimension ``B`` (trials,
-learning-rate ratios, grid cells), so one call runs many independent problems.
+learning-rate ratios, grid points), so one call runs many independent problems.
 """
 
 from __future__ import annotations

@@ -5,42 +5,95 @@ Claims are declared per sweep kind (by the experiment families), so a sweep a us
 it can be judged; at any other size its row says "not run at this size", never a pass.
 A claim about a regime (a plateau, an overfitting peak) that a run did not reach says
 "not reached at this size"; a sweep whose every run diverged says "diverged".
+Each claim declares what it compares (:attr:`Claim.needs`: methods, levels, grid points);
+where a sweep lacks any of it the claim reads "no data" and names what is missing, never
+yes or no. A claim whose check raises reads "error" with the exception's text, and the
+rest of the scorecard stands.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from .records import tidy
 
 HOLDS, FAILS, NOT_RUN, NO_DATA = "yes", "no", "not run at this size", "no data"
-NOT_REACHED, DIVERGED = "not reached at this size", "diverged"
+NOT_REACHED, DIVERGED, ERROR = "not reached at this size", "diverged", "error"
+
+#: The sizes a claim is judged at unless it says otherwise: every size but smoke (which
+#: tests the plumbing, at budgets no claim is about).
+JUDGED_SIZES = ("quick", "cpu", "paper")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Claim:
-    """One checkable statement.
+    """One checkable statement, declared with keywords.
 
     :ivar key: a short identifier, unique within its kind.
-    :ivar text: the claim in words (may use the sweep's settings via ``str.format``).
+    :ivar text: the claim in words; ``str.format`` fills in the sweep's settings and the
+        claim's :attr:`limits` (``{n}``, ``{ratio}``, ...), so a threshold is written once.
     :ivar plot: the plot that shows it; the scorecard names the figure that draws the sweep
         with this plot.
     :ivar paper: the paper's value or statement.
-    :ivar sizes: sizes at which the claim can be judged.
-    :ivar check: ``(settings, tables) -> (ours, verdict)``; ``tables`` maps a table name
+    :ivar check: ``(settings, tables) -> (ours, verdict)``. ``settings`` are the sweep's
+        settings with the claim's :attr:`limits` added; ``tables`` maps a table name
         (``summary``, ``curves``) to a frame; ``verdict`` is a bool (holds or not) or
-        :data:`NOT_REACHED`.
+        :data:`NOT_REACHED`. It is called only when every row :attr:`needs` names is there.
+    :ivar needs: what the claim compares: a column of the summary table to the values that
+        must each appear in it (a tuple, or ``settings -> values``): methods, levels, grid
+        points. Where any is absent the claim reads :data:`NO_DATA` and names what is missing.
+    :ivar limits: the claim's thresholds by name, used in both :attr:`text` and :attr:`check`.
+    :ivar sizes: the sizes at which it can be judged (default :data:`JUDGED_SIZES`).
     """
 
     key: str
     text: str
     plot: str
     paper: str
-    sizes: tuple[str, ...]
     check: Callable
+    needs: Mapping[str, Any] = field(default_factory=dict)
+    limits: Mapping[str, float] = field(default_factory=dict)
+    sizes: tuple[str, ...] = JUDGED_SIZES
+
+    def settings(self, settings: dict) -> dict:
+        """The sweep's settings with this claim's limits added (a limit may not shadow a setting)."""
+        clash = sorted(set(self.limits) & set(settings))
+        if clash:
+            raise ValueError(f"claim {self.key!r}: limit {', '.join(clash)} is also a setting of the sweep")
+        return {**settings, **self.limits}
+
+    def describe(self, settings: dict) -> str:
+        """:attr:`text` with the settings and limits filled in."""
+        return self.text.format(**self.settings(settings))
+
+    def missing(self, settings: dict, summary: pd.DataFrame) -> list[str]:
+        """What :attr:`needs` names that ``summary`` lacks, as ``column value`` phrases."""
+        out = []
+        for column, wanted in self.needs.items():
+            values = wanted(settings) if callable(wanted) else wanted
+            present = summary[column].dropna().unique() if column in summary else []
+            for value in values:
+                if not any(_same(value, have) for have in present):
+                    out.append(f"{column} {_show(value)}")
+        return out
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, str) or isinstance(b, str):
+        return str(a) == str(b)
+    try:
+        return bool(np.isclose(float(a), float(b), rtol=1e-9, atol=1e-12))
+    except (TypeError, ValueError):
+        return a == b
+
+
+def _show(value) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def _all_diverged(summary: pd.DataFrame) -> bool:
@@ -55,10 +108,23 @@ def _judge(claim: Claim, size: str, settings, tables) -> tuple[str, str]:
         return "", NO_DATA
     if _all_diverged(summary):
         return f"every run diverged ({len(summary)} of {len(summary)})", DIVERGED
-    ours, verdict = claim.check(settings, tables)
+    try:
+        missing = claim.missing(settings, summary)
+        if missing:
+            return "missing: " + ", ".join(missing), NO_DATA
+        ours, verdict = claim.check(claim.settings(settings), tables)
+    except Exception as exc:  # noqa: BLE001 - one claim's failure must not hide the others
+        return f"{type(exc).__name__}: {exc}", ERROR
     if isinstance(verdict, str):
         return ours, verdict
     return ours, HOLDS if verdict else FAILS
+
+
+def _describe(claim: Claim, settings: dict) -> str:
+    try:
+        return claim.describe(settings)
+    except (KeyError, IndexError, ValueError) as exc:
+        return f"{claim.text} (cannot fill in {exc})"
 
 
 def figure_of(figures: dict, sweep: str, plot: str) -> str:
@@ -93,7 +159,7 @@ def scorecard(
             rows.append(
                 {
                     "claim_id": f"{sweep}:{claim.key}",
-                    "claim": claim.text.format(**settings),
+                    "claim": _describe(claim, settings),
                     "figure": figure_of(figures, sweep, claim.plot),
                     "sweep": sweep,
                     "paper": claim.paper,
@@ -126,6 +192,13 @@ def code_notes(tables: dict, current: dict) -> list[str]:
     return notes
 
 
+def markdown_cell(value) -> str:
+    """A table entry as Markdown: pipes escaped, one line, a missing value blank (never ``nan``)."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return ""
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
 def _claims(count: int) -> str:
     return f"{count} claim needs" if count == 1 else f"{count} claims need"
 
@@ -143,6 +216,7 @@ def to_markdown(card: pd.DataFrame, commit: str = "", code: dict | None = None, 
         (NOT_REACHED, "regime not reached at this size"),
         (DIVERGED, "every run diverged"),
         (NO_DATA, "without data"),
+        (ERROR, "could not be judged (an error, stated in the row)"),
     ]
     head = (
         f"# Replication scorecard\n\nSize: `{card['size'].iloc[0] if len(card) else '?'}`"
@@ -159,6 +233,6 @@ def to_markdown(card: pd.DataFrame, commit: str = "", code: dict | None = None, 
     cols = ["claim", "figure", "sweep", "paper", "ours", "holds"]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for _, row in card.iterrows():
-        cells = [str(row[c]).replace("|", "\\|").replace("\n", " ") for c in cols]
+        cells = [markdown_cell(row[c]) for c in cols]
         lines.append("| " + " | ".join(cells) + " |")
     return head + "\n".join(lines) + "\n"

@@ -11,19 +11,19 @@ def _key(text: str) -> int:
     return zlib.crc32(text.encode("utf-8"))
 
 
-def trial_seed(base_seed: int, sweep: str, cell: str, trial: int) -> int:
+def trial_seed(base_seed: int, sweep: str, problem_key: str, trial: int) -> int:
     """Return the seed of one trial.
 
     :param base_seed: the configuration's ``seed``.
     :param sweep: the sweep's name (``rpca_alpha``, ...).
-    :param cell: a string naming the problem instance's parameters (not the method's),
-        so that methods compared on one cell see the same data.
-    :param trial: the trial's index within the cell.
+    :param problem_key: a string naming the problem instance's parameters (not the method's),
+        so that methods compared on one problem see the same data.
+    :param trial: the trial's index within the problem.
     :returns: a non-negative 63-bit integer.
     """
     if trial < 0:
         raise ValueError(f"trial index must be >= 0, got {trial}")
-    seq = np.random.SeedSequence(entropy=int(base_seed), spawn_key=(_key(sweep), _key(cell), trial))
+    seq = np.random.SeedSequence(entropy=int(base_seed), spawn_key=(_key(sweep), _key(problem_key), trial))
     return int(seq.generate_state(1, np.uint64)[0] >> np.uint64(1))
 
 

@@ -15,7 +15,7 @@ os.environ.update(PYTHONPATH=os.pathsep.join(filter(None, [str(SRC), os.environ.
 
 try:
     from implicit_bias.config import ConfigError, load_schema, load_yaml, validate_config
-    from implicit_bias.experiments import figures, registry, sweep_cells
+    from implicit_bias.experiments import figures, registry, sweep_jobs
     from implicit_bias.fingerprint import kind_fingerprint
     from implicit_bias.preflight import preflight
 except ImportError as exc:
@@ -34,26 +34,26 @@ except ConfigError as exc:
     raise WorkflowError(str(exc))
 
 SWEEPS = CONFIG["resolved"]
-CELLS = {name: sweep_cells(settings, REGISTRY.kind(settings["kind"])) for name, settings in SWEEPS.items()}
+JOBS = {name: sweep_jobs(settings, REGISTRY.kind(settings["kind"])) for name, settings in SWEEPS.items()}
 FIGURES = figures(CONFIG)
 KINDS = sorted({settings["kind"] for settings in SWEEPS.values()})
 CODE = {kind: kind_fingerprint(REGISTRY.kind(kind)) for kind in KINDS}
 
 
 def shared_runs():
-    """(sweep, cell) -> the (sweep, cell) that computes it, for every cell whose computation
-    another sweep's cell already makes (its kind says which are one, Kind.share)."""
+    """(sweep, job) -> the (sweep, job) that computes it, for every job whose computation
+    another sweep's job already makes (its kind says which are one, Kind.share)."""
     first, shared = {}, {}
     for sweep, settings in SWEEPS.items():
         kind = REGISTRY.kind(settings["kind"])
         if kind.share is None:
             continue
-        for cell, params in CELLS[sweep].items():
+        for job, params in JOBS[sweep].items():
             key = (REGISTRY.kind_module[settings["kind"]], kind.share(settings, params))
             if key in first:
-                shared[(sweep, cell)] = first[key]
+                shared[(sweep, job)] = first[key]
             else:
-                first[key] = (sweep, cell)
+                first[key] = (sweep, job)
     return shared
 
 
@@ -62,7 +62,7 @@ SHARED = shared_runs()
 
 wildcard_constraints:
     sweep="[A-Za-z0-9_]+",
-    cell="[^/]+",
+    job="[^/]+",
     figure="[A-Za-z0-9_.-]+",
 
 
@@ -71,34 +71,34 @@ def one_of(names):
     return "|".join(re.escape(n) for n in names) if names else "(?!x)x"
 
 
-def cell_files(sweep):
+def job_files(sweep):
     """The files each job of this sweep leaves beside its tables (its kind decides)."""
     return REGISTRY.kind(SWEEPS[sweep]["kind"]).files(SWEEPS[sweep])
 
 
-def own_cells(sweep):
-    return [c for c in CELLS[sweep] if (sweep, c) not in SHARED]
+def own_jobs(sweep):
+    return [c for c in JOBS[sweep] if (sweep, c) not in SHARED]
 
 
 def shared_from(wildcards):
-    """The files of the run a shared cell takes its tables and images from."""
-    sweep, cell = SHARED[(wildcards.sweep, wildcards.cell)]
-    names = ["summary.csv", "curves.csv", *cell_files(sweep)]
-    return [f"results/{sweep}/cells/{cell}/{name}" for name in names]
+    """The files of the run a shared job takes its tables and images from."""
+    sweep, job = SHARED[(wildcards.sweep, wildcards.job)]
+    names = ["summary.csv", "curves.csv", *job_files(sweep)]
+    return [f"results/{sweep}/jobs/{job}/{name}" for name in names]
 
 
-def cell_outputs(sweep, table):
-    return [f"results/{sweep}/cells/{cell}/{table}.csv" for cell in CELLS[sweep]]
+def job_outputs(sweep, table):
+    return [f"results/{sweep}/jobs/{job}/{table}.csv" for job in JOBS[sweep]]
 
 
 def job_params(wildcards):
-    """What a compute job needs: its family, sweep, settings, cell parameters and numerics."""
+    """What a compute job needs: its family, sweep, settings, job parameters and numerics."""
     settings = SWEEPS[wildcards.sweep]
     return {
         "module": REGISTRY.kind_module[settings["kind"]],
         "sweep": wildcards.sweep,
         "settings": settings,
-        "cell": CELLS[wildcards.sweep][wildcards.cell],
+        "job": JOBS[wildcards.sweep][wildcards.job],
         "seed": CONFIG["seed"],
         "device": CONFIG["device"],
         "dtype": CONFIG["dtype"],
@@ -106,9 +106,10 @@ def job_params(wildcards):
 
 
 def job_resources(wildcards):
-    """What one job of this sweep asks the scheduler for (its kind decides)."""
+    """What one job asks the scheduler for: its kind decides from the sweep's settings and
+    the job's parameters (a job of a one-thread solver asks for one thread, say)."""
     settings = SWEEPS[wildcards.sweep]
-    return REGISTRY.kind(settings["kind"]).resources(settings)
+    return REGISTRY.kind(settings["kind"]).resources(settings, JOBS[wildcards.sweep][wildcards.job])
 
 
 def figure_tables(wildcards):
@@ -117,7 +118,7 @@ def figure_tables(wildcards):
         "summary": [f"results/{s}/summary.csv" for s in sweeps],
         "curves": [f"results/{s}/curves.csv" for s in sweeps],
         # Files a kind's jobs leave beside their tables (e.g. images), for figures that show them.
-        "files": [f"results/{s}/cells/{cell}/{name}" for s in sweeps for cell in CELLS[s] for name in cell_files(s)],
+        "files": [f"results/{s}/jobs/{job}/{name}" for s in sweeps for job in JOBS[s] for name in job_files(s)],
     }
 
 

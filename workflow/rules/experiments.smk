@@ -1,9 +1,9 @@
-# The compute jobs: one per cell of a sweep, for every sweep whatever its kind. The kind
-# decides what a job runs, the files it leaves besides its tables, and what it asks the
-# scheduler for; a job depends on the fingerprint of the code it runs (params.code), so a
-# change to that code reruns it. A cell whose run another sweep's cell makes (the same
-# image run in the gallery and the corruption sweep, say) is not run again: it takes that
-# run's tables and images.
+# The compute jobs: each sweep's jobs (its kind's Kind.jobs), for every sweep whatever its kind. The kind
+# decides what a job runs, the files it leaves besides its tables, and what each job asks
+# the scheduler for (from the job's parameters too: job_resources); a job depends on the
+# fingerprint of the code it runs (params.code), so a change to that code reruns it. A job
+# whose run another sweep's job makes (the same image run in the gallery and the
+# corruption sweep, say) is not run again: it takes that run's tables and images.
 
 
 for sweep in SWEEPS:
@@ -12,16 +12,16 @@ for sweep in SWEEPS:
         name:
             f"run_{sweep}"
         output:
-            summary="results/{sweep}/cells/{cell}/summary.csv",
-            curves="results/{sweep}/cells/{cell}/curves.csv",
-            files=[f"results/{{sweep}}/cells/{{cell}}/{name}" for name in cell_files(sweep)],
+            summary="results/{sweep}/jobs/{job}/summary.csv",
+            curves="results/{sweep}/jobs/{job}/curves.csv",
+            files=[f"results/{{sweep}}/jobs/{{job}}/{name}" for name in job_files(sweep)],
         log:
-            "logs/{sweep}/{cell}.log",
+            "logs/{sweep}/{job}.log",
         benchmark:
-            "logs/{sweep}/{cell}.benchmark.tsv"
+            "logs/{sweep}/{job}.benchmark.tsv"
         wildcard_constraints:
             sweep=re.escape(sweep),
-            cell=one_of(own_cells(sweep)),
+            job=one_of(own_jobs(sweep)),
         conda:
             "../../environment.yml"
         threads: lambda w: job_resources(w)["threads"]
@@ -33,9 +33,9 @@ for sweep in SWEEPS:
             job=job_params,
             code=CODE[SWEEPS[sweep]["kind"]],
         script:
-            "../scripts/run_cell.py"
+            "../scripts/run_job.py"
 
-    if len(own_cells(sweep)) < len(CELLS[sweep]):
+    if len(own_jobs(sweep)) < len(JOBS[sweep]):
 
         rule:
             name:
@@ -43,16 +43,16 @@ for sweep in SWEEPS:
             input:
                 shared_from,
             output:
-                summary="results/{sweep}/cells/{cell}/summary.csv",
-                curves="results/{sweep}/cells/{cell}/curves.csv",
-                files=[f"results/{{sweep}}/cells/{{cell}}/{name}" for name in cell_files(sweep)],
+                summary="results/{sweep}/jobs/{job}/summary.csv",
+                curves="results/{sweep}/jobs/{job}/curves.csv",
+                files=[f"results/{{sweep}}/jobs/{{job}}/{name}" for name in job_files(sweep)],
             log:
-                "logs/{sweep}/{cell}.log",
+                "logs/{sweep}/{job}.log",
             wildcard_constraints:
                 sweep=re.escape(sweep),
-                cell=one_of([c for c in CELLS[sweep] if c not in own_cells(sweep)]),
+                job=one_of([c for c in JOBS[sweep] if c not in own_jobs(sweep)]),
             localrule: True
             conda:
                 "../../environment.yml"
             script:
-                "../scripts/share_cell.py"
+                "../scripts/share_job.py"

@@ -3,8 +3,8 @@
 
 rule aggregate:
     input:
-        summary=lambda w: cell_outputs(w.sweep, "summary"),
-        curves=lambda w: cell_outputs(w.sweep, "curves"),
+        summary=lambda w: job_outputs(w.sweep, "summary"),
+        curves=lambda w: job_outputs(w.sweep, "curves"),
     output:
         summary="results/{sweep}/summary.csv",
         curves="results/{sweep}/curves.csv",

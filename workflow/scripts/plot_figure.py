@@ -14,7 +14,7 @@ tables = {
         "settings": spec["settings"][sweep],
         "summary": read_table(summary),
         "curves": read_table(curves),
-        "cells_dir": Path(summary).parent / "cells",
+        "jobs_dir": Path(summary).parent / "jobs",
     }
     for sweep, summary, curves in zip(spec["sweeps"], snakemake.input.summary, snakemake.input.curves, strict=True)
 }

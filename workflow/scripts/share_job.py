@@ -1,4 +1,4 @@
-"""Give a cell the tables and files of the run another sweep's cell made (the same computation)."""
+"""Give a job the tables and files of the run another sweep's job made (the same computation)."""
 
 import shutil
 import sys

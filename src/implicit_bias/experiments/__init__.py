@@ -1,16 +1,20 @@
-"""Experiment families: how a sweep of each kind splits into jobs, what a job runs, the
-figures drawn from its tables and the claims judged on them.
+"""Experiment families: how a sweep of each kind splits into jobs, what a job runs and asks
+the scheduler for, which settings of the kind contradict each other, the figures drawn from
+its tables and the claims judged on them.
 
 Each module of this package is one family. It declares, as a module-level ``FAMILY``
 (:class:`Family`), its kinds (the config's ``kind:``), its plots and its scorecard claims.
 :func:`registry` finds the modules and reads their declarations; a job imports only the
 module of its own kind (:func:`load_family`), so it imports only what that family needs.
+What several families declare alike (:func:`one_job_per`, :func:`fixed_resources`,
+:func:`ranks_at_most_n`) is here.
 """
 
 from __future__ import annotations
 
 import functools
 import importlib
+import itertools
 import pkgutil
 import time
 from collections.abc import Callable
@@ -20,6 +24,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from ..config import suggest
 from ..devices import resolve_device, resolve_dtype
 from ..records import write_table
 from ..scorecard import Claim
@@ -28,14 +33,14 @@ from ..seeding import trial_seed
 
 @dataclass
 class Context:
-    """What a job knows besides its cell's parameters.
+    """What a job knows besides its own parameters.
 
     :ivar sweep: the sweep's name.
     :ivar settings: the sweep's resolved settings.
     :ivar seed: the configuration's base seed.
     :ivar device: torch device.
     :ivar dtype: torch dtype of the matrix experiments.
-    :ivar outdir: the cell's folder, for extra files (checkpoints, images).
+    :ivar outdir: the job's folder, for extra files (checkpoints, images).
     :ivar threads: CPU threads the job may use.
     :ivar progress: show progress bars (on stderr, i.e. the job's log).
     """
@@ -49,8 +54,8 @@ class Context:
     threads: int = 1
     progress: bool = True
 
-    def trial_seed(self, problem_cell: str, trial: int) -> int:
-        return trial_seed(self.seed, self.sweep, problem_cell, trial)
+    def trial_seed(self, problem_key: str, trial: int) -> int:
+        return trial_seed(self.seed, self.sweep, problem_key, trial)
 
     def label(self, text: str) -> str | None:
         return f"{self.sweep} {text}" if self.progress else None
@@ -60,37 +65,99 @@ class Context:
 class Kind:
     """A kind of sweep.
 
-    :ivar cells: settings to the list of job parameter dicts (one job each).
-    :ivar run: ``(ctx, cell) -> (summary, curves)``; curves may be None.
+    :ivar jobs: settings to the list of job parameter dicts (one job each); a top-level
+        function of the family, or one made by :func:`one_job_per`.
+    :ivar run: ``(ctx, job) -> (summary, curves)``; curves may be None.
     :ivar plots: the plots drawn for a sweep that no figure names: the first as figure
         ``<sweep>``, any others as ``<sweep>_<plot>``.
-    :ivar resources: settings to what one job asks the scheduler for: ``threads``,
-        ``mem_mb``, ``runtime`` (minutes) and ``gpu``.
-    :ivar files: settings to the files each job writes into its cell folder besides the
+    :ivar resources: ``(settings, job) -> `` what that job asks the scheduler for:
+        ``threads``, ``mem_mb``, ``runtime`` (minutes) and ``gpu``.
+    :ivar files: settings to the files each job writes into its folder besides the
         tables (images, say); they are outputs of the job, and figures of the kind's sweeps
-        get them as inputs at ``results/<sweep>/cells/<cell>/<file>``.
+        get them as inputs at ``results/<sweep>/jobs/<job>/<file>``.
     :ivar preflight: settings to a list of ``(key, problem)`` found before any job runs,
         about what the jobs will read (images, say); None: nothing to check.
-    :ivar share: ``(settings, cell) -> key``: cells of different sweeps with one key are one
-        computation, run once (None: every cell is its own).
+    :ivar share: ``(settings, job) -> key``: jobs of different sweeps with one key are one
+        computation, run once (None: every job is its own).
+    :ivar checks: settings to a list of ``(key, problem)``: constraints between the kind's
+        keys that its schema cannot state (a rank above the matrix size, say), found by the
+        configuration's validation before any job runs, on settings the schema accepts;
+        None: nothing to check.
+    :ivar folders: top-level configuration keys naming folders the kind's jobs read; each
+        sweep of the kind gets them in its settings, as absolute paths (a relative one is
+        taken from the repository root).
     """
 
-    cells: Callable[[dict], list[dict]]
+    jobs: Callable[[dict], list[dict]]
     run: Callable[[Context, dict], tuple[pd.DataFrame, pd.DataFrame | None]]
     plots: tuple[str, ...]
-    resources: Callable[[dict], dict]
+    resources: Callable[[dict, dict], dict]
     files: Callable[[dict], tuple[str, ...]] = lambda settings: ()
     preflight: Callable[[dict], list[tuple[str, str]]] | None = None
     share: Callable[[dict, dict], str] | None = None
+    checks: Callable[[dict], list[tuple[str, str]]] | None = None
+    folders: tuple[str, ...] = ()
+
+
+# ---------------------------------------------------------------------------------------
+# What several families' kinds declare alike
+# ---------------------------------------------------------------------------------------
+
+
+def one_job_per(**params: str) -> Callable[[dict], list[dict]]:
+    """A :attr:`Kind.jobs` that makes one job per value of each setting named.
+
+    ``one_job_per(method="methods")`` makes a job per entry of the list ``methods``, with
+    the parameter ``method``; a setting that is a count (``trials``) makes a job per index
+    from 0. Several settings make a job per combination, the first named varying slowest:
+    ``one_job_per(image="images", trial="trials")``.
+
+    :param params: each job parameter's name, in the order of the job's name, to the setting
+        whose values it takes.
+    :returns: the jobs function.
+    """
+
+    def jobs(settings: dict) -> list[dict]:
+        values = [range(v) if isinstance(v, int) else v for v in (settings[key] for key in params.values())]
+        return [dict(zip(params, combination, strict=True)) for combination in itertools.product(*values)]
+
+    return jobs
 
 
 def fixed_resources(threads: int = 1, mem_mb: int = 1000, runtime: int = 60, gpu: int = 0):
-    """A :attr:`Kind.resources` that asks the same of every job."""
+    """A :attr:`Kind.resources` that asks the same of every job of every sweep.
 
-    def resources(settings: dict) -> dict:
+    :param threads: CPU threads (cores) a job keeps busy.
+    :param mem_mb: its memory, in MB.
+    :param runtime: its wall time, in minutes.
+    :param gpu: GPUs it takes.
+    :returns: the resources function.
+    """
+
+    def resources(settings: dict, job: dict) -> dict:
         return {"threads": threads, "mem_mb": mem_mb, "runtime": runtime, "gpu": gpu}
 
     return resources
+
+
+def ranks_at_most_n(*keys: str) -> Callable[[dict], list[tuple[str, str]]]:
+    """A :attr:`Kind.checks` for the matrix kinds: every rank the settings ``keys`` give (a
+    number or a list of them) is at most the matrix size ``n``.
+
+    :param keys: the settings that hold ranks.
+    :returns: the check: settings to ``(key, problem)`` for each rank above ``n``.
+    """
+
+    def check(settings: dict) -> list[tuple[str, str]]:
+        n, out = settings["n"], []
+        for key in keys:
+            values = settings.get(key)
+            for rank in values if isinstance(values, list) else [values]:
+                if isinstance(rank, int) and rank > n:
+                    out.append((key, f"rank {rank} is above n = {n} (allowed: 1 <= rank <= n)"))
+        return out
+
+    return check
 
 
 @dataclass(frozen=True)
@@ -98,7 +165,7 @@ class Plot:
     """A figure-drawing function and its caption.
 
     :ivar draw: ``tables -> matplotlib Figure``; ``tables`` maps each sweep to a dict with
-        ``settings``, ``summary``, ``curves`` and ``cells_dir`` (the sweep's cell folders).
+        ``settings``, ``summary``, ``curves`` and ``jobs_dir`` (the sweep's job folders).
     :ivar caption: ``settings -> str`` stating the settings, for the report; ``settings``
         maps each sweep to its resolved settings.
     :ivar kinds: the kinds of sweep whose tables it can draw.
@@ -162,25 +229,25 @@ def registry() -> Registry:
     return Registry(families, kind_module, plot_module)
 
 
-def sweep_cells(settings: dict, kind: Kind | None = None) -> dict[str, dict]:
-    """The jobs of one sweep: cell name (:func:`~implicit_bias.grids.cell_id`) to the job's parameters."""
-    from ..grids import cell_id
+def sweep_jobs(settings: dict, kind: Kind | None = None) -> dict[str, dict]:
+    """The jobs of one sweep: job name (:func:`~implicit_bias.grids.param_key`) to the job's parameters."""
+    from ..grids import param_key
 
     kind = kind or registry().kind(settings["kind"])
-    cells = {}
-    for params in kind.cells(settings):
-        cid = cell_id(params)
-        if cid in cells:
+    jobs = {}
+    for params in kind.jobs(settings):
+        cid = param_key(params)
+        if cid in jobs:
             raise ValueError(f"two jobs of one sweep share the name {cid!r}: {params}")
-        cells[cid] = params
-    return cells
+        jobs[cid] = params
+    return jobs
 
 
-def run_cell(
+def run_job(
     *,
     sweep: str,
     settings: dict,
-    cell: dict,
+    job: dict,
     outdir: str | Path,
     seed: int,
     device: str = "auto",
@@ -215,7 +282,7 @@ def run_cell(
     )
     start = time.perf_counter()
     kind = registry().kind(settings["kind"]) if module is None else load_family(module).kinds[settings["kind"]]
-    summary, curves = kind.run(ctx, cell)
+    summary, curves = kind.run(ctx, job)
     wall = time.perf_counter() - start
     summary.insert(0, "sweep", sweep)
     summary["batch_size"] = summary.get("batch_size", len(summary))
@@ -267,3 +334,32 @@ def figures(config: dict) -> dict[str, dict]:
         for i, plot in enumerate(reg.kind(settings["kind"]).plots):
             out[sweep if i == 0 else f"{sweep}_{plot}"] = {"plot": plot, "sweeps": [sweep]}
     return out
+
+
+def figure_errors(config: dict, reg: Registry | None = None) -> list[str]:
+    """What is wrong with the ``figures:`` section's plots: a plot no family declares, or one
+    that cannot draw the kind of a sweep it is given.
+
+    :param config: the configuration (its ``figures`` and ``sweeps``).
+    :param reg: the families (None: this package's, :func:`registry`).
+    :returns: one message per problem, naming the figure's key.
+    """
+    reg = reg or registry()
+    sweeps = config.get("sweeps") or {}
+    msgs = []
+    for fig, spec in (config.get("figures") or {}).items():
+        if spec["plot"] not in reg.plot_module:
+            msgs.append(
+                f"figures.{fig}.plot: unknown plot {spec['plot']!r}{suggest(spec['plot'], reg.plot_module)}"
+                f"; known plots: {', '.join(sorted(reg.plot_module))}"
+            )
+            continue
+        plot = reg.plot(spec["plot"])
+        for sweep in spec["sweeps"]:
+            kind = (sweeps.get(sweep) or {}).get("kind")
+            if kind is not None and kind not in plot.kinds:
+                msgs.append(
+                    f"figures.{fig}.plot: plot {spec['plot']!r} draws sweeps of kind {', '.join(plot.kinds)}, "
+                    f"not sweep {sweep!r} of kind {kind!r}"
+                )
+    return msgs

@@ -5,7 +5,7 @@ One job per (image, p, trial): it makes every run (method, width) of the sweep o
 corrupted image, one after the other. Each job writes, besides the tables, ``clean.png``,
 ``input.png`` (the corrupted image) and, per run ``<method>_w<width>``, ``<run>_final.png``
 (the last iterate), ``<run>_best.png`` (the recorded iterate of highest PSNR) and
-``<run>_checkpoint.pt`` into its cell folder; a job started again after a kill resumes each
+``<run>_checkpoint.pt`` into its job folder; a job started again after a kill resumes each
 run from its checkpoint.
 """
 
@@ -18,14 +18,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..grids import cell_id
+from ..grids import BOOKKEEPING_KEYS, param_key
 from ..image_data import check_images, load_image, psnr, salt_and_pepper, save_png
 from ..image_recovery import METHODS, RecoveryConfig, recover_image
 from ..plotting import METHOD_COLORS, METHOD_LABELS, figure
 from ..records import tidy
-from ..scorecard import NOT_REACHED, Claim
+from ..scorecard import NO_DATA, NOT_REACHED, Claim
 from ..seeding import trial_rngs, trial_seed
-from . import Context, Family, Kind, Plot
+from . import Context, Family, Kind, Plot, one_job_per
 
 #: Paper image side when ``image_size`` is null (F16, Peppers, Baboon are 512 x 512).
 PAPER_SIDE = 512
@@ -43,42 +43,40 @@ def run_name(method: str, width: int) -> str:
     return f"{method}_w{width}"
 
 
-def image_cells(s: dict) -> list[dict]:
-    """One job per (image, p, trial); trials differ in the corruption and the network's
-    initialization. A job makes every run (method, width) of the sweep."""
-    return [
-        {"image": image, "p": float(p), "trial": trial}
-        for image in s["images"]
-        for p in s["p"]
-        for trial in range(s["trials"])
-    ]
+#: One job per (image, p, trial); trials differ in the corruption and the network's
+#: initialization. A job makes every run (method, width) of the sweep.
+image_jobs = one_job_per(image="images", p="p", trial="trials")
 
 
 def image_files(s: dict) -> tuple[str, ...]:
-    """What an image job leaves in its cell folder besides the tables; figures read them."""
+    """What an image job leaves in its job folder besides the tables; figures read them."""
     runs = [run_name(m, w) for m, w in runs_of(s)]
     return ("clean.png", "input.png", *(f"{r}_{kind}.png" for r in runs for kind in ("final", "best")))
 
 
-#: Keys that choose which jobs a sweep makes, not what a job computes.
-_GRID_KEYS = ("kind", "images", "p", "methods", "widths", "runs", "trials", "tuned_on", "checkpoint_every")
+#: Keys that choose which jobs a sweep makes, or change no number: not what a job computes.
+_GRID_KEYS = ("kind", "images", "p", "methods", "widths", "runs", "trials", "tuned_on", *BOOKKEEPING_KEYS)
 
 
-def image_run_key(s: dict, cell: dict) -> str:
-    """What a job computes: its cell, its runs and every setting that changes their numbers.
-    Two sweeps' cells with one key are one computation (the gallery's p = 0.5 runs and the
+def image_run_key(s: dict, job: dict) -> str:
+    """What a job computes: its job, its runs and every setting that changes their numbers.
+    Two sweeps' jobs with one key are one computation (the gallery's p = 0.5 runs and the
     corruption sweep's, say); the workflow runs it once and gives both sweeps its tables."""
     science = {k: v for k, v in s.items() if k not in _GRID_KEYS}
-    return json.dumps({"cell": cell, "runs": runs_of(s), "settings": science}, sort_keys=True)
+    return json.dumps({"job": job, "runs": runs_of(s), "settings": science}, sort_keys=True)
 
 
-def image_resources(s: dict) -> dict:
-    """Scheduling hints of one job of sweep settings ``s``.
+def image_resources(s: dict, job: dict) -> dict:
+    """Scheduling hints of one job (every job of a sweep asks the same).
 
     A job on full-size images (``image_size`` null, the paper) or on images of 256 pixels
     or more asks for one GPU; its runtime assumes about 20 steps/s at 512 x 512, width 128
     on a GPU, and about 2.5e-9 CPU-seconds per pixel x width^1.5 per step on a CPU core,
     plus 15 ms of per-step overhead (measured at 64 x 64).
+
+    :param s: the sweep's settings.
+    :param job: the job's parameters.
+    :returns: ``threads``, ``gpu``, ``mem_mb`` and ``runtime`` (minutes).
     """
     side = s["image_size"] or PAPER_SIDE
     gpu = 1 if side >= 256 else 0
@@ -92,6 +90,53 @@ def image_resources(s: dict) -> dict:
     return {"threads": 1, "gpu": gpu, "mem_mb": mem_mb, "runtime": minutes}
 
 
+def image_checks(s: dict) -> list[tuple[str, str]]:
+    """The image side suits the network, and the claims are judged on images the settings
+    were not chosen on.
+
+    :param s: the sweep's settings.
+    :returns: ``(key, problem)`` pairs.
+    """
+    out = []
+    side, scales = s["image_size"], s["scales"]
+    if side is not None and side % 2**scales:
+        out.append(
+            (
+                "image_size",
+                f"{side} is not a multiple of 2^scales = {2**scales} (the network halves the image {scales} times)",
+            )
+        )
+    both = sorted(set(s["images"]) & set(s["tuned_on"]))
+    if both:
+        out.append(
+            (
+                "images",
+                f"{', '.join(both)} also in tuned_on: a claim is judged on images its settings were not chosen on",
+            )
+        )
+    return out
+
+
+def image_kind(*plots: str) -> Kind:
+    """An image kind: the kinds split, run, check and share their jobs alike and differ in
+    the figures drawn of a sweep no figure names.
+
+    :param plots: those figures' plots.
+    :returns: the kind.
+    """
+    return Kind(
+        jobs=image_jobs,
+        run=run_image,
+        plots=plots,
+        resources=image_resources,
+        files=image_files,
+        preflight=image_preflight,
+        share=image_run_key,
+        checks=image_checks,
+        folders=("image_dir",),
+    )
+
+
 def image_preflight(s: dict) -> list[tuple[str, str]]:
     """The sweep's images exist in their source, decode, and (in a folder) match their checksums."""
     return [("images", text) for text in check_images(s["images"], s["image_source"], s["image_dir"])]
@@ -99,7 +144,8 @@ def image_preflight(s: dict) -> list[tuple[str, str]]:
 
 def plateau_gain(iterations, values, steps: int) -> float:
     """PSNR gain over the last 20% of a run: the last value minus the one recorded at or just
-    before 80% of the steps. Below 0.1 dB a run has reached its plateau (our definition)."""
+    before 80% of the steps. Below :data:`PLATEAU_DB` a run has reached its plateau (our
+    definition)."""
     its = np.asarray(iterations)
     vals = np.asarray(values, dtype=float)
     before = its <= 0.8 * steps
@@ -108,13 +154,13 @@ def plateau_gain(iterations, values, steps: int) -> float:
     return float(vals[-1] - vals[before][-1])
 
 
-def run_image(ctx: Context, cell: dict):
+def run_image(ctx: Context, job: dict):
     s = ctx.settings
-    image, p, trial = cell["image"], float(cell["p"]), int(cell["trial"])
+    image, p, trial = job["image"], float(job["p"]), int(job["trial"])
     clean = load_image(image, s["image_source"], s["image_dir"], s["image_size"], multiple=2 ** s["scales"])
     # Runs of one (image, p, trial) share the corruption and the network's initialization,
     # in every sweep: a run is the same whichever sweep asks for it.
-    seed = trial_seed(ctx.seed, "images", cell_id({"image": image, "p": p}), trial)
+    seed = trial_seed(ctx.seed, "images", param_key({"image": image, "p": p}), trial)
     corruption_rng, init_rng = trial_rngs(seed, 2)
     noisy = salt_and_pepper(clean, p, corruption_rng)
     run_seed = int(init_rng.integers(2**62))
@@ -123,7 +169,7 @@ def run_image(ctx: Context, cell: dict):
     rows, frames = [], []
     for method, width in runs_of(s):
         row, curves = _one_run(ctx, clean, noisy, method=method, width=width, seed=run_seed)
-        rows.append({"cell": ctx.outdir.name, "trial": trial, "image": image, "p": p, **row})
+        rows.append({"job": ctx.outdir.name, "trial": trial, "image": image, "p": p, **row})
         for key, value in reversed(
             [("method", method), ("image", image), ("p", p), ("width", width), ("trial", trial)]
         ):
@@ -133,7 +179,7 @@ def run_image(ctx: Context, cell: dict):
 
 
 def _one_run(ctx: Context, clean: np.ndarray, noisy: np.ndarray, *, method: str, width: int, seed: int):
-    """One run of a job: its summary row (without the cell's columns) and its curves."""
+    """One run of a job: its summary row (without the job's columns) and its curves."""
     s = ctx.settings
     name = run_name(method, width)
     cfg = RecoveryConfig.from_settings(s, method=method, width=width)
@@ -267,7 +313,7 @@ def _draw_gallery(tables):
     columns = ["input", "dip", "dip_l1", "dop", "clean"]
     fig, axes = figure(len(columns), max(len(rows), 1), width=1.55, height=1.85)
     for r, (tab, image, p) in enumerate(rows):
-        summary, cells = tab["summary"], Path(tab["cells_dir"])
+        summary, jobs = tab["summary"], Path(tab["jobs_dir"])
         part = summary[(summary["image"] == image) & (summary["p"] == p)]
         first = part[part["trial"] == part["trial"].min()]
         # The widest run of each method (a gallery shows one run per method), its first trial.
@@ -280,7 +326,7 @@ def _draw_gallery(tables):
             for side in ax.spines.values():
                 side.set_visible(False)
             if col in ("input", "clean"):
-                img = _read_image(cells / first["cell"].iloc[0] / f"{col}.png")
+                img = _read_image(jobs / first["job"].iloc[0] / f"{col}.png")
                 text = f"PSNR = {first['psnr_input'].iloc[0]:.2f}" if col == "input" else ""
                 title = "corrupted input" if col == "input" else "clean"
             elif col in picks:
@@ -288,7 +334,7 @@ def _draw_gallery(tables):
                 # The paper's convention: DOP's last iterate; DIP and DIP-l1 at their best
                 # recorded step (an oracle early stop).
                 name = f"{row['run']}_final.png" if col == "dop" else f"{row['run']}_best.png"
-                img = _read_image(cells / row["cell"] / name)
+                img = _read_image(jobs / row["job"] / name)
                 text = (
                     f"PSNR = {row['psnr_last']:.2f} (last)"
                     if col == "dop"
@@ -374,12 +420,31 @@ PAPER_F16_PSNR = {
     0.5: {"dip": 16.46, "dip_l1": 29.06, "dop": 31.60},
     0.7: {"dip": 13.91, "dip_l1": 24.80, "dop": 26.99},
 }
-
+#: The image the paper's table is about.
+PAPER_TABLE_IMAGE = "F16"
 
 #: A run has plateaued when its PSNR gained less than this over its last 20% of steps (ours).
 PLATEAU_DB = 0.1
 #: A run is past its peak when its best PSNR came before this fraction of its steps (ours).
 PEAK_BEFORE = 0.8
+#: The corruption level of the gallery's claims (the paper's Fig. 3).
+GALLERY_P = 0.5
+#: The lowest corruption level counted as high (the paper's Fig. 4).
+HIGH_P = 0.3
+#: A run that ends this far below its best needed an early stop (ours).
+STOP_DB = 1.0
+#: A run that ends within this of its best needed none (ours).
+KEPT_DB = 0.5
+
+#: The regime thresholds, as limits of the claims about a regime.
+_REGIME = {"plateau_db": PLATEAU_DB, "peak_before": PEAK_BEFORE}
+_PLATEAU_TEXT = "where it has plateaued (gained < {plateau_db:g} dB over the last 20% of its steps)"
+_PEAK_TEXT = "where it is past its peak (best before {peak_before:.0%} of the steps)"
+
+
+def _no_data(lacking: list[str]) -> tuple[str, str]:
+    """The row of a claim whose sweep lacks what it compares, naming what is missing."""
+    return "missing: " + ", ".join(lacking), NO_DATA
 
 
 def _images_note(s: dict) -> str:
@@ -388,7 +453,21 @@ def _images_note(s: dict) -> str:
     return f"[evaluation images {', '.join(s['images'])}; {tuned}] "
 
 
-def _at(summary: pd.DataFrame, method: str, p: float = 0.5) -> pd.DataFrame:
+def _lacking(summary: pd.DataFrame, methods, p: float, images) -> list[str]:
+    """The runs a claim about every image at one corruption level lacks.
+
+    :param summary: the sweep's summary table.
+    :param methods: the methods compared.
+    :param p: the corruption level.
+    :param images: the images the claim is about.
+    :returns: ``method on image at p = ...`` for every pair without a run.
+    """
+    at = summary[np.isclose(summary["p"], p)]
+    have = set(zip(at["method"], at["image"], strict=True))
+    return [f"{m} on {i} at p = {p:g}" for i in images for m in methods if (m, i) not in have]
+
+
+def _at(summary: pd.DataFrame, method: str, p: float) -> pd.DataFrame:
     """The widest runs of ``method`` at corruption ``p``."""
     part = summary[(summary["method"] == method) & np.isclose(summary["p"], p)]
     return part[part["width"] == part["width"].max()]
@@ -411,23 +490,33 @@ def _difference_text(diff: pd.Series, spread: pd.Series | None = None) -> str:
     return "; ".join(parts)
 
 
-def _paired(summary: pd.DataFrame, a: str, col_a: str, b: str, col_b: str) -> pd.DataFrame:
-    """Per (image, trial): method ``a``'s ``col_a`` minus method ``b``'s ``col_b``."""
-    left = _at(summary, a).set_index(["image", "trial"])[col_a]
-    right = _at(summary, b).set_index(["image", "trial"])[col_b]
+def _paired(summary: pd.DataFrame, a: tuple[str, str], b: tuple[str, str], p: float) -> pd.DataFrame:
+    """Per (image, trial) at corruption ``p``: method ``a[0]``'s column ``a[1]`` minus method
+    ``b[0]``'s column ``b[1]``."""
+    left = _at(summary, a[0], p).set_index(["image", "trial"])[a[1]]
+    right = _at(summary, b[0], p).set_index(["image", "trial"])[b[1]]
     return (left - right).dropna().rename("diff").reset_index()
 
 
-def _dop_vs_dip_l1_last(s, tables):
-    d = _paired(tables["summary"], "dop", "psnr_last", "dip_l1", "psnr_last")
+def _dop_vs_dip_l1_last(s: dict, tables: dict) -> tuple[str, bool | str]:
+    """At ``at_p``, DOP's last iterate is at least DIP-l1's on every image."""
+    summary = tables["summary"]
+    lacking = _lacking(summary, ("dop", "dip_l1"), s["at_p"], s["images"])
+    if lacking:
+        return _no_data(lacking)
+    d = _paired(summary, ("dop", "psnr_last"), ("dip_l1", "psnr_last"), s["at_p"])
     diff = _per_image(d, "diff")
     text = "DOP last - DIP-l1 last, mean over trials: " + _difference_text(diff, _spread(d, "diff"))
     return _images_note(s) + text, bool((diff >= 0).all())
 
 
-def _dop_no_early_stop(s, tables):
-    dop = _at(tables["summary"], "dop")
-    plateaued = dop.groupby("image")["gain_last_20pct"].max() < PLATEAU_DB
+def _dop_no_early_stop(s: dict, tables: dict) -> tuple[str, bool | str]:
+    """At ``at_p``, DOP ends within ``within_db`` of its best on every image where it plateaued."""
+    lacking = _lacking(tables["summary"], ("dop",), s["at_p"], s["images"])
+    if lacking:
+        return _no_data(lacking)
+    dop = _at(tables["summary"], "dop", s["at_p"])
+    plateaued = dop.groupby("image")["gain_last_20pct"].max() < s["plateau_db"]
     judged = dop[dop["image"].isin(plateaued[plateaued].index)]
     gains = ", ".join(f"{i} +{g:.2f}" for i, g in dop.groupby("image")["gain_last_20pct"].max().items())
     if judged.empty:
@@ -440,12 +529,16 @@ def _dop_no_early_stop(s, tables):
     )
     if len(drop) < dop["image"].nunique():
         text += f"; still climbing elsewhere (dB gained over the last 20%: {gains})"
-    return _images_note(s) + text, bool((drop <= 0.5).all())
+    return _images_note(s) + text, bool((drop <= s["within_db"]).all())
 
 
-def _dip_l1_needs_stop(s, tables):
-    l1 = _at(tables["summary"], "dip_l1")
-    past = l1.groupby("image")["iter_best"].max() <= PEAK_BEFORE * s["steps"]
+def _dip_l1_needs_stop(s: dict, tables: dict) -> tuple[str, bool | str]:
+    """At ``at_p``, DIP-l1 ends ``stop_db`` below its best on a ``share`` of the images past its peak."""
+    lacking = _lacking(tables["summary"], ("dip_l1",), s["at_p"], s["images"])
+    if lacking:
+        return _no_data(lacking)
+    l1 = _at(tables["summary"], "dip_l1", s["at_p"])
+    past = l1.groupby("image")["iter_best"].max() <= s["peak_before"] * s["steps"]
     judged = l1[l1["image"].isin(past[past].index)]
     if judged.empty:
         return _images_note(s) + "DIP-l1 still at or near its best at the end on every image", NOT_REACHED
@@ -453,88 +546,102 @@ def _dip_l1_needs_stop(s, tables):
     text = f"DIP-l1 best - last where past its peak ({len(drop)} of {l1['image'].nunique()} images): " + "; ".join(
         f"{i}: {d:.2f} dB" for i, d in drop.items()
     )
-    return _images_note(s) + text, bool((drop >= 1.0).sum() * 2 >= len(drop))
+    return _images_note(s) + text, bool((drop >= s["stop_db"]).sum() >= s["share"] * len(drop))
 
 
-def _dop_beats_stopped(s, tables):
-    summary = tables["summary"]
-    dop = _per_image(_at(summary, "dop"), "psnr_last")
-    rival = np.maximum(_per_image(_at(summary, "dip"), "psnr_best"), _per_image(_at(summary, "dip_l1"), "psnr_best"))
+def _dop_beats_stopped(s: dict, tables: dict) -> tuple[str, bool | str]:
+    """At ``at_p``, DOP's last iterate beats the best of DIP and DIP-l1 on every image."""
+    summary, p = tables["summary"], s["at_p"]
+    lacking = _lacking(summary, ("dop", "dip", "dip_l1"), p, s["images"])
+    if lacking:
+        return _no_data(lacking)
+    dop = _per_image(_at(summary, "dop", p), "psnr_last")
+    rival = np.maximum(
+        _per_image(_at(summary, "dip", p), "psnr_best"), _per_image(_at(summary, "dip_l1", p), "psnr_best")
+    )
     diff = (dop - rival).dropna()
-    d = _paired(summary, "dop", "psnr_last", "dip_l1", "psnr_best")
+    d = _paired(summary, ("dop", "psnr_last"), ("dip_l1", "psnr_best"), p)
     text = "DOP last - best early-stopped DIP/DIP-l1, mean over trials: " + _difference_text(diff, _spread(d, "diff"))
     return _images_note(s) + text, bool((diff >= 0).all())
 
 
-def _width_overfits(s, tables):
+def _width_overfits(s: dict, tables: dict) -> tuple[str, bool | str]:
+    """DIP-l1 at its largest width falls ``stop_db`` from its best; DOP at that width stays
+    within ``within_db``; judged once both are in their regime."""
     summary = tables["summary"]
     l1 = summary[summary["method"] == "dip_l1"]
-    wide = l1[l1["width"] == l1["width"].max()]
-    dop = summary[summary["method"] == "dop"]
+    widths = sorted(l1["width"].unique())
+    if len(widths) < 2:
+        return _no_data([f"a second DIP-l1 width (the sweep has width {', '.join(str(w) for w in widths)} only)"])
+    wide = l1[l1["width"] == widths[-1]]
+    dop = summary[(summary["method"] == "dop") & (summary["width"] == widths[-1])]
+    if dop.empty:
+        return _no_data([f"dop at width {widths[-1]}"])
     drop_l1 = float((wide["psnr_best"] - wide["psnr_last"]).mean())
     drop_dop = float((dop["psnr_best"] - dop["psnr_last"]).mean())
-    text = f"DIP-l1 width {int(wide['width'].max())} falls {drop_l1:.2f} dB from its best; DOP falls {drop_dop:.2f} dB"
-    if (wide["iter_best"] > PEAK_BEFORE * s["steps"]).any() or (dop["gain_last_20pct"] >= PLATEAU_DB).any():
+    text = f"DIP-l1 width {int(widths[-1])} falls {drop_l1:.2f} dB from its best; DOP falls {drop_dop:.2f} dB"
+    if (wide["iter_best"] > s["peak_before"] * s["steps"]).any() or (dop["gain_last_20pct"] >= s["plateau_db"]).any():
         gain = dop["gain_last_20pct"].max()
         return text + f" (DIP-l1 not past its peak, or DOP gaining {gain:.2f} dB over its last 20%)", NOT_REACHED
-    return text, drop_l1 >= 1.0 and drop_dop <= 0.5
+    return text, drop_l1 >= s["stop_db"] and drop_dop <= s["within_db"]
 
 
-def _paper_table(s, tables):
+def _paper_table(s: dict, tables: dict) -> tuple[str, bool | str]:
+    """Our PSNRs on the paper's image match its table within ``tolerance_db``."""
     summary = tables["summary"]
-    part = summary[summary["image"] == "F16"]
-    cells, worst = [], 0.0
+    part = summary[summary["image"] == PAPER_TABLE_IMAGE]
+    entries, worst, lacking = [], 0.0, []
     for p, paper in PAPER_F16_PSNR.items():
         for method, value in paper.items():
             ours = part[np.isclose(part["p"], p) & (part["method"] == method)]["psnr"]
             if ours.empty:
-                return "F16 runs missing", False
+                lacking.append(f"{method} on {PAPER_TABLE_IMAGE} at p = {p:g}")
+                continue
             worst = max(worst, abs(float(ours.mean()) - value))
-            cells.append(f"p={p} {method}: {float(ours.mean()):.2f} ({value})")
-    return "ours (paper): " + "; ".join(cells) + f"; largest difference {worst:.2f} dB", worst <= 1.0
+            entries.append(f"p={p} {method}: {float(ours.mean()):.2f} ({value})")
+    if lacking:
+        return _no_data(lacking)
+    return "ours (paper): " + "; ".join(entries) + f"; largest difference {worst:.2f} dB", worst <= s["tolerance_db"]
 
 
-def _noise_dop_vs_l1_check(s, tables):
+def _high_levels(p_values) -> tuple:
+    """The corruption levels of ``p_values`` at or above :data:`HIGH_P`."""
+    return tuple(p for p in p_values if p >= HIGH_P - 1e-9)
+
+
+def _noise_dop_vs_l1_check(s: dict, tables: dict) -> tuple[str, bool | str]:
+    """At every level p >= ``min_p``, DOP's mean last iterate is at least DIP-l1's."""
     summary = tables["summary"]
-    rows = []
-    ok = True
-    for p, part in summary[summary["p"] >= 0.3 - 1e-9].groupby("p"):
+    high = summary[summary["p"] >= s["min_p"] - 1e-9]
+    if high.empty:
+        return _no_data([f"a corruption level p >= {s['min_p']:g}"])
+    lacking = [
+        f"{m} at p = {p:g}" for p, part in high.groupby("p") for m in ("dop", "dip_l1") if m not in set(part["method"])
+    ]
+    if lacking:
+        return _no_data(lacking)
+    rows, ok = [], True
+    for p, part in high.groupby("p"):
         last = part.groupby("method")["psnr_last"].mean()
-        d = last.get("dop", np.nan) - last.get("dip_l1", np.nan)
+        d = last["dop"] - last["dip_l1"]
         ok &= bool(d >= 0)
         rows.append(f"p={p:g}: {d:+.2f} dB")
-    return _images_note(s) + "DOP last - DIP-l1 last: " + "; ".join(rows), ok and bool(rows)
+    return _images_note(s) + "DOP last - DIP-l1 last: " + "; ".join(rows), ok
+
+
+def _l1_widths(s: dict) -> tuple[int, ...]:
+    """The DIP-l1 widths of a sweep's runs."""
+    return tuple(sorted({w for m, w in runs_of(s) if m == "dip_l1"}))
+
+
+_GALLERY_NEEDS = {"p": (GALLERY_P,), "image": lambda s: tuple(s["images"])}
 
 
 FAMILY = Family(
     kinds={
-        "image_width": Kind(
-            cells=image_cells,
-            run=run_image,
-            plots=("image_width_curves",),
-            resources=image_resources,
-            files=image_files,
-            preflight=image_preflight,
-            share=image_run_key,
-        ),
-        "image_gallery": Kind(
-            cells=image_cells,
-            run=run_image,
-            plots=("image_gallery", "image_curves"),
-            resources=image_resources,
-            files=image_files,
-            preflight=image_preflight,
-            share=image_run_key,
-        ),
-        "image_noise": Kind(
-            cells=image_cells,
-            run=run_image,
-            plots=("image_gallery", "image_curves"),
-            resources=image_resources,
-            files=image_files,
-            preflight=image_preflight,
-            share=image_run_key,
-        ),
+        "image_width": image_kind("image_width_curves"),
+        "image_gallery": image_kind("image_gallery", "image_curves"),
+        "image_noise": image_kind("image_gallery", "image_curves"),
     },
     plots={
         "image_width_curves": Plot(draw=_draw_width_curves, caption=_caption_width_curves, kinds=("image_width",)),
@@ -544,66 +651,78 @@ FAMILY = Family(
     claims={
         "image_gallery": [
             Claim(
-                "dop_ends_above_dip_l1",
-                "At p = 0.5, DOP's last iterate is at least DIP-l1's last iterate on every image",
-                "image_gallery",
-                "DOP highest PSNR (Fig. 3)",
-                ("quick", "cpu", "paper"),
-                _dop_vs_dip_l1_last,
+                key="dop_ends_above_dip_l1",
+                text="At p = {at_p:g}, DOP's last iterate is at least DIP-l1's last iterate on every image",
+                plot="image_gallery",
+                paper="DOP highest PSNR (Fig. 3)",
+                check=_dop_vs_dip_l1_last,
+                needs={"method": ("dop", "dip_l1"), **_GALLERY_NEEDS},
+                limits={"at_p": GALLERY_P},
             ),
             Claim(
-                "dop_no_early_stop",
-                "DOP needs no early stopping: its last iterate is within 0.5 dB of its best, on every image",
-                "image_curves",
-                "no early stopping needed",
-                ("quick", "cpu", "paper"),
-                _dop_no_early_stop,
+                key="dop_no_early_stop",
+                text="At p = {at_p:g}, DOP needs no early stopping: " + _PLATEAU_TEXT + ", its last iterate is "
+                "within {within_db:g} dB of its best, on every image",
+                plot="image_curves",
+                paper="no early stopping needed",
+                check=_dop_no_early_stop,
+                needs={"method": ("dop",), **_GALLERY_NEEDS},
+                limits={"at_p": GALLERY_P, "within_db": KEPT_DB, **_REGIME},
             ),
             Claim(
-                "dip_l1_needs_early_stop",
-                "DIP-l1 needs early stopping: it ends >= 1 dB below its best on at least half the images",
-                "image_curves",
-                "case-dependent early stopping essential",
-                ("quick", "cpu", "paper"),
-                _dip_l1_needs_stop,
+                key="dip_l1_needs_early_stop",
+                text="At p = {at_p:g}, DIP-l1 needs early stopping: " + _PEAK_TEXT + ", it ends >= {stop_db:g} dB "
+                "below its best on at least {share:.0%} of the images",
+                plot="image_curves",
+                paper="case-dependent early stopping essential",
+                check=_dip_l1_needs_stop,
+                needs={"method": ("dip_l1",), **_GALLERY_NEEDS},
+                limits={"at_p": GALLERY_P, "stop_db": STOP_DB, "share": 0.5, **_REGIME},
             ),
             Claim(
-                "dop_beats_stopped",
-                "DOP's last iterate beats the best early-stopped DIP and DIP-l1 on every image",
-                "image_gallery",
-                "DOP highest PSNR despite oracle stopping (Fig. 3)",
-                ("quick", "cpu", "paper"),
-                _dop_beats_stopped,
+                key="dop_beats_stopped",
+                text="At p = {at_p:g}, DOP's last iterate beats the best early-stopped DIP and DIP-l1 on every image",
+                plot="image_gallery",
+                paper="DOP highest PSNR despite oracle stopping (Fig. 3)",
+                check=_dop_beats_stopped,
+                needs={"method": ("dop", "dip", "dip_l1"), **_GALLERY_NEEDS},
+                limits={"at_p": GALLERY_P},
             ),
         ],
         "image_width": [
             Claim(
-                "width_overfits",
-                "DIP-l1 at the larger width overfits (falls >= 1 dB from its best) while DOP at "
-                "the same width does not (<= 0.5 dB)",
-                "image_width_curves",
-                "Fig. 1b",
-                ("quick", "cpu", "paper"),
-                _width_overfits,
+                key="width_overfits",
+                text="DIP-l1 at its largest width overfits (falls >= {stop_db:g} dB from its best) while DOP at "
+                "the same width does not (<= {within_db:g} dB); judged once DIP-l1 is past its peak (best before "
+                "{peak_before:.0%} of the steps) and DOP has plateaued (gains < {plateau_db:g} dB over the last "
+                "20% of its steps)",
+                plot="image_width_curves",
+                paper="Fig. 1b",
+                check=_width_overfits,
+                needs={"method": ("dip_l1", "dop"), "width": _l1_widths},
+                limits={"stop_db": STOP_DB, "within_db": KEPT_DB, **_REGIME},
             ),
         ],
         "image_noise": [
             Claim(
-                "paper_psnr_table",
-                "F16 PSNRs at p = 0.1, 0.3, 0.5, 0.7 match the paper's table within 1 dB "
-                "(DIP and DIP-l1 best, DOP last)",
-                "image_gallery",
-                "the paper's supplement, Fig. 5 text",
-                ("paper",),
-                _paper_table,
+                key="paper_psnr_table",
+                text=f"{PAPER_TABLE_IMAGE} PSNRs at p = {', '.join(f'{p:g}' for p in PAPER_F16_PSNR)} match the "
+                "paper's table within {tolerance_db:g} dB (DIP and DIP-l1 best, DOP last)",
+                plot="image_gallery",
+                paper="the paper's supplement, Fig. 5 text",
+                check=_paper_table,
+                needs={"image": (PAPER_TABLE_IMAGE,), "p": tuple(PAPER_F16_PSNR), "method": ("dip", "dip_l1", "dop")},
+                limits={"tolerance_db": 1.0},
+                sizes=("paper",),
             ),
             Claim(
-                "dop_ends_above_dip_l1",
-                "DOP's last iterate is at least DIP-l1's last iterate at p >= 0.3",
-                "image_gallery",
-                "DOP ahead at high corruption (Fig. 4)",
-                ("quick", "cpu", "paper"),
-                _noise_dop_vs_l1_check,
+                key="dop_ends_above_dip_l1",
+                text="DOP's last iterate is at least DIP-l1's last iterate at p >= {min_p:g}",
+                plot="image_gallery",
+                paper="DOP ahead at high corruption (Fig. 4)",
+                check=_noise_dop_vs_l1_check,
+                needs={"method": ("dop", "dip_l1"), "p": lambda s: _high_levels(s["p"])},
+                limits={"min_p": HIGH_P},
             ),
         ],
     },

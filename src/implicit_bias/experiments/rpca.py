@@ -8,105 +8,16 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..grids import alpha_grid, cell_id, short_number
+from ..grids import param_key, short_number
 from ..plotting import METHOD_COLORS, METHOD_LABELS, figure, geometric_band, legend_below, mean_band
 from ..records import tidy
-from ..rpca import dop_descent, learning_rate_ratio, mf_l1_descent, relative_error, rpca_problem
-from ..scorecard import Claim
-from ..seeding import trial_rngs
-from . import Context, Family, Kind, Plot, fixed_resources
+from ..rpca import learning_rate_ratio, mf_l1_descent, relative_error
+from ..rpca_runs import alpha_jobs, curves_frame, dop_over_alphas, planted_batch, rows_at_sqrt_n, sweep_alphas
+from ..scorecard import NO_DATA, Claim
+from . import Context, Family, Kind, Plot, fixed_resources, one_job_per, ranks_at_most_n
 
 
-def planted_batch(ctx: Context, s: dict, trials, *, rank: int, p: float):
-    """The planted problems of ``trials`` and their initialization generators.
-
-    The trials of one problem cell (:func:`~implicit_bias.grids.cell_id` of ``n``, ``rank``
-    and ``p``) share their data across methods and sweeps' jobs.
-
-    :returns: ``(X, S, seeds, init_rngs)``; ``X``, ``S`` are ``(B, n, n)`` tensors on the
-        context's device; each trial is drawn alone, so batching never changes its data.
-    """
-    cell = cell_id({"n": s["n"], "rank": rank, "p": p})
-    Xs, Ss, seeds, init_rngs = [], [], [], []
-    for t in trials:
-        seed = ctx.trial_seed(cell, t)
-        problem_rng, init_rng = trial_rngs(seed, 2)
-        inst = rpca_problem(s["n"], rank, p, problem_rng, s["outlier_std"])
-        Xs.append(inst.X)
-        Ss.append(inst.S)
-        seeds.append(seed)
-        init_rngs.append(init_rng)
-    to = dict(device=ctx.device, dtype=ctx.dtype)
-    return torch.from_numpy(np.stack(Xs)).to(**to), torch.from_numpy(np.stack(Ss)).to(**to), seeds, init_rngs
-
-
-def dop_init(init_rngs, n: int, scale: float, like: torch.Tensor):
-    """``U0`` and ``g0`` iid N(0, scale^2), ``h0 = g0`` (paper Sec. 4.1), drawn per trial."""
-    U0, g0 = [], []
-    for rng in init_rngs:
-        U0.append(rng.normal(0.0, scale, (n, n)))
-        g0.append(rng.normal(0.0, scale, (n, n)))
-    U0 = torch.from_numpy(np.stack(U0)).to(like)
-    g0 = torch.from_numpy(np.stack(g0)).to(like)
-    return U0, g0, g0.clone()
-
-
-def curves_frame(result, base: dict, trials) -> pd.DataFrame:
-    """Recorded curves of a batched run as a tidy frame, one row per (trial, iteration)."""
-    its = result.iterations.cpu().numpy()
-    frames = []
-    for b, t in enumerate(trials):
-        cols = {"iteration": its}
-        for name, values in result.curves.items():
-            cols[name] = values[:, b].detach().cpu().numpy()
-        frame = pd.DataFrame(cols)
-        for k, v in reversed(base.items()):
-            frame.insert(0, k, v)
-        frame.insert(len(base), "trial", t)
-        frames.append(frame)
-    return pd.concat(frames, ignore_index=True)
-
-
-def sweep_alphas(s: dict) -> list[float]:
-    """The alpha grid of a sweep's settings (``alpha_min``, ``alpha_max``, ``alpha_num``)."""
-    return alpha_grid(s["n"], s["alpha_min"], s["alpha_max"], s["alpha_num"])
-
-
-def alpha_cells(s: dict) -> list[dict]:
-    """One job: every alpha and trial of the grid as one batch."""
-    return [{"alphas": len(sweep_alphas(s)), "trials": s["trials"]}]
-
-
-def dop_over_alphas(ctx: Context, s: dict, alphas: list[float], trials):
-    """DOP at every alpha on the problems of ``trials``, as one batch: element ``(a, t)``
-    (alpha-major) solves trial ``t``'s problem from trial ``t``'s initialization with ratio
-    ``alphas[a]``, the same problem and start at every alpha.
-
-    :returns: ``(X, S, seeds, result)``, ``X``, ``S`` and ``seeds`` per element.
-    """
-    trials = list(trials)
-    X, S, seeds, init_rngs = planted_batch(ctx, s, trials, rank=s["rank"], p=s["p"])
-    U0, g0, h0 = dop_init(init_rngs, s["n"], s["init_scale"], X)
-    rep = lambda t: t.repeat(len(alphas), *([1] * (t.dim() - 1)))  # noqa: E731
-    per_element = torch.tensor([a for a in alphas for _ in trials], dtype=X.dtype, device=X.device)
-    Xb, Sb = rep(X), rep(S)
-    result = dop_descent(
-        Xb + Sb,
-        rep(U0),
-        rep(g0),
-        rep(h0),
-        per_element,
-        s["lr"],
-        steps=s["steps"],
-        record_every=s["record_every"],
-        X_true=Xb,
-        S_true=Sb,
-        desc=ctx.label(f"dop, {len(alphas)} alphas x {len(trials)} trials"),
-    )
-    return Xb, Sb, seeds * len(alphas), result
-
-
-def run_alpha(ctx: Context, cell: dict):
+def run_alpha(ctx: Context, job: dict):
     s = ctx.settings
     alphas = [float(short_number(a)) if a != math.sqrt(s["n"]) else a for a in sweep_alphas(s)]
     trials = list(range(s["trials"]))
@@ -127,7 +38,7 @@ def run_alpha(ctx: Context, cell: dict):
         rows.append(
             {
                 "method": "dop",
-                "cell": cell_id(cell),
+                "job": param_key(job),
                 "trial": t,
                 "seed": seeds[i],
                 **fixed,
@@ -143,14 +54,9 @@ def run_alpha(ctx: Context, cell: dict):
     return tidy(rows), pd.concat(frames, ignore_index=True)
 
 
-def method_cells(s: dict) -> list[dict]:
-    """One job per method."""
-    return [{"method": m} for m in s["methods"]]
-
-
-def run_curves(ctx: Context, cell: dict):
+def run_curves(ctx: Context, job: dict):
     s = ctx.settings
-    method = cell["method"]
+    method = job["method"]
     n, rank = s["n"], s["rank"]
     trials = range(s["trials"])
     if method == "dop":
@@ -172,7 +78,7 @@ def run_curves(ctx: Context, cell: dict):
     rows = [
         {
             "method": method,
-            "cell": cell_id({"method": method}),
+            "job": param_key({"method": method}),
             "trial": t,
             "seed": seeds[i],
             "n": n,
@@ -278,40 +184,63 @@ def _caption_curves(settings):
 # ---------------------------------------------------------------------------------------
 
 
+def _root(s: dict) -> tuple[float]:
+    """The paper's learning-rate ratio, sqrt(n), as a claim's need."""
+    return (math.sqrt(s["n"]),)
+
+
 def _best_alpha(s, tables):
     means = tables["summary"].groupby("alpha")["rel_err_X"].mean()
-    best, root = float(means.idxmin()), math.sqrt(s["n"])
-    return f"best alpha {best:.3g} (sqrt(n) = {root:.3g}, ratio {best / root:.2f})", 1 / 1.5 <= best / root <= 1.5
-
-
-def rows_at_sqrt_n(summary: pd.DataFrame, n: int) -> pd.DataFrame:
-    """The rows of a table whose ``alpha`` is the paper's choice, sqrt(n)."""
-    return summary[np.isclose(summary["alpha"], math.sqrt(n))]
+    root, factor = math.sqrt(s["n"]), s["factor"]
+    # "Best within a factor" says nothing unless the grid reaches beyond the factor on both sides.
+    lacking = [
+        f"an alpha {side} {edge:.3g}"
+        for side, edge, reached in (
+            ("below", root / factor, (means.index < root / factor).any()),
+            ("above", root * factor, (means.index > root * factor).any()),
+        )
+        if not reached
+    ]
+    if lacking:
+        return "missing: " + ", ".join(lacking), NO_DATA
+    best = float(means.idxmin())
+    return f"best alpha {best:.3g} (sqrt(n) = {root:.3g}, ratio {best / root:.2f})", 1 / factor <= best / root <= factor
 
 
 def _error_at_root(s, tables):
     at = rows_at_sqrt_n(tables["summary"], s["n"])
     err = at["rel_err_X"].mean()
-    return f"mean rel. error of X {err:.3g} over {len(at)} trials", bool(err < 0.1)
+    return f"mean rel. error of X {err:.3g} over {len(at)} trials", bool(err < s["max_error"])
 
 
-def _mean_curve(curves, method):
+def _mean_curve(tables, method: str) -> pd.Series:
+    """The mean over trials of ``method``'s error curve (empty where the curves lack it)."""
+    curves = tables.get("curves")
+    if curves is None or "method" not in curves:
+        return pd.Series(dtype=float)
     return curves[curves["method"] == method].groupby("iteration")["rel_err_X"].mean()
 
 
 def _mf_over_overfits(s, tables):
-    curve = _mean_curve(tables["curves"], "mf_l1_over")
+    curve = _mean_curve(tables, "mf_l1_over")
+    if curve.empty:
+        return "missing: curves of mf_l1_over", NO_DATA
     ratio = curve.iloc[-1] / curve.min()
     return (
         f"min {curve.min():.3g} at iteration {int(curve.idxmin())}, final {curve.iloc[-1]:.3g} "
         f"({ratio:.1f}x its minimum)"
-    ), bool(ratio >= 5)
+    ), bool(ratio >= s["ratio"])
 
 
-def _final_below(method):
+def _final_below(method: str):
+    """A check that ``method``'s mean error at the last recorded iteration is below ``max_error``."""
+
     def check(s, tables):
-        final = _mean_curve(tables["curves"], method).iloc[-1]
-        return f"final mean rel. error of X {final:.3g}", bool(final < 0.1)
+        curve = _mean_curve(tables, method)
+        if curve.empty:
+            return f"missing: curves of {method}", NO_DATA
+        final = curve.iloc[-1]
+        return f"final mean rel. error of X {final:.3g}", bool(final < s["max_error"])
 
     return check
 
@@ -319,16 +248,18 @@ def _final_below(method):
 FAMILY = Family(
     kinds={
         "rpca_alpha": Kind(
-            cells=alpha_cells,
+            jobs=alpha_jobs,
             run=run_alpha,
             plots=("alpha_sweep",),
             resources=fixed_resources(threads=2, mem_mb=2000, runtime=60),
+            checks=ranks_at_most_n("rank"),
         ),
         "rpca_curves": Kind(
-            cells=method_cells,
+            jobs=one_job_per(method="methods"),
             run=run_curves,
             plots=("rpca_curves",),
             resources=fixed_resources(mem_mb=1000, runtime=15),
+            checks=ranks_at_most_n("rank"),
         ),
     },
     plots={
@@ -338,46 +269,51 @@ FAMILY = Family(
     claims={
         "rpca_alpha": [
             Claim(
-                "best_alpha",
-                "DOP's best learning-rate ratio is alpha = sqrt(n) (within a factor 1.5; n = {n})",
-                "alpha_sweep",
-                "best alpha = sqrt(n)",
-                ("quick", "paper"),
-                _best_alpha,
+                key="best_alpha",
+                text="DOP's best learning-rate ratio is alpha = sqrt(n) (within a factor {factor:g}; n = {n})",
+                plot="alpha_sweep",
+                paper="best alpha = sqrt(n)",
+                check=_best_alpha,
+                needs={"alpha": _root},
+                limits={"factor": 1.5},
             ),
             Claim(
-                "recovers_at_sqrt_n",
-                "At alpha = sqrt(n), DOP recovers X (mean relative error < 0.1; r = {rank}, p = {p})",
-                "alpha_sweep",
-                "error near 0 at sqrt(n)",
-                ("quick", "paper"),
-                _error_at_root,
+                key="recovers_at_sqrt_n",
+                text="At alpha = sqrt(n), DOP recovers X (mean relative error < {max_error:g}; r = {rank}, p = {p})",
+                plot="alpha_sweep",
+                paper="error near 0 at sqrt(n)",
+                check=_error_at_root,
+                needs={"alpha": _root},
+                limits={"max_error": 0.1},
             ),
         ],
         "rpca_curves": [
             Claim(
-                "mf_over_overfits",
-                "Over-parameterized MF-l1 overfits the corruptions (final error >= 5x its minimum)",
-                "rpca_curves",
-                "error falls, then rises",
-                ("quick", "paper"),
-                _mf_over_overfits,
+                key="mf_over_overfits",
+                text="Over-parameterized MF-l1 overfits the corruptions (final error >= {ratio:g}x its minimum)",
+                plot="rpca_curves",
+                paper="error falls, then rises",
+                check=_mf_over_overfits,
+                needs={"method": ("mf_l1_over",)},
+                limits={"ratio": 5},
             ),
             Claim(
-                "mf_exact_recovers",
-                "MF-l1 with the exact rank recovers X (final relative error < 0.1)",
-                "rpca_curves",
-                "recovers",
-                ("quick", "paper"),
-                _final_below("mf_l1_exact"),
+                key="mf_exact_recovers",
+                text="MF-l1 with the exact rank recovers X (final relative error < {max_error:g})",
+                plot="rpca_curves",
+                paper="recovers",
+                check=_final_below("mf_l1_exact"),
+                needs={"method": ("mf_l1_exact",)},
+                limits={"max_error": 0.1},
             ),
             Claim(
-                "dop_no_early_stop",
-                "DOP recovers X without early stopping (final relative error < 0.1)",
-                "rpca_curves",
-                "recovers, no overfitting",
-                ("quick", "paper"),
-                _final_below("dop"),
+                key="dop_no_early_stop",
+                text="DOP recovers X without early stopping (final relative error < {max_error:g})",
+                plot="rpca_curves",
+                paper="recovers, no overfitting",
+                check=_final_below("dop"),
+                needs={"method": ("dop",)},
+                limits={"max_error": 0.1},
             ),
         ],
     },

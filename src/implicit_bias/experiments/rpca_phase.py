@@ -15,13 +15,13 @@ import torch
 from ..apg import apg_rpca, pcp_lambda
 from ..convex import pcp
 from ..devices import resolve_dtype
-from ..grids import cell_id
+from ..grids import param_key
 from ..plotting import figure
 from ..records import tidy
 from ..rpca import dop_descent, learning_rate_ratio, relative_error
+from ..rpca_runs import dop_init, planted_batch
 from ..scorecard import NO_DATA, Claim
-from . import Context, Family, Kind, Plot, fixed_resources
-from .rpca import dop_init, planted_batch
+from . import Context, Family, Kind, Plot, ranks_at_most_n
 
 
 def _alpha(s: dict) -> float:
@@ -32,7 +32,7 @@ def _lambda(s: dict) -> float:
     return pcp_lambda(s["lambda"], s["n"])
 
 
-def row_cells(s: dict) -> list[dict]:
+def row_jobs(s: dict) -> list[dict]:
     """One job per method and group of ``ranks_per_job`` rows of the grid (``rank``: the
     group's first rank; ``to``: its last, when there are several)."""
     k = s["ranks_per_job"]
@@ -44,8 +44,26 @@ def row_cells(s: dict) -> list[dict]:
     ]
 
 
-def _cell_ranks(s: dict, cell: dict) -> list[int]:
-    start = s["ranks"].index(int(cell["rank"]))
+#: Methods whose solver keeps one core busy whatever threads it is given: the certified
+#: solver's jobs at the paper's size took 658 CPU-seconds in 673 s of wall time, where DOP's
+#: and APG's took about 1.5 cores each.
+ONE_THREAD_METHODS = ("pcp",)
+
+
+def row_resources(s: dict, job: dict) -> dict:
+    """What one job of rows asks the scheduler for: one thread for a one-thread solver's
+    rows, two for the others' batches.
+
+    :param s: the sweep's settings.
+    :param job: the job's parameters (:func:`row_jobs`).
+    :returns: ``threads``, ``mem_mb``, ``runtime`` (minutes) and ``gpu``.
+    """
+    threads = 1 if job["method"] in ONE_THREAD_METHODS else 2
+    return {"threads": threads, "mem_mb": 2000, "runtime": 120, "gpu": 0}
+
+
+def _job_ranks(s: dict, job: dict) -> list[int]:
+    start = s["ranks"].index(int(job["rank"]))
     return [int(r) for r in s["ranks"][start : start + s["ranks_per_job"]]]
 
 
@@ -106,9 +124,9 @@ def _by_pcp(ctx: Context, s: dict, X, Y, init_rngs, label: str):
 SOLVERS = {"dop": _by_dop, "apg": _by_apg, "pcp": _by_pcp}
 
 
-def run_row(ctx: Context, cell: dict):
+def run_row(ctx: Context, job: dict):
     s = ctx.settings
-    method, ranks = cell["method"], _cell_ranks(s, cell)
+    method, ranks = job["method"], _job_ranks(s, job)
     if method not in SOLVERS:
         raise ValueError(f"unknown method {method!r} for rpca_phase; known: {', '.join(SOLVERS)}")
     trials = list(range(s["trials"]))
@@ -122,7 +140,7 @@ def run_row(ctx: Context, cell: dict):
         ok = bool(err_x[i] < s["success_threshold"]) and not bool(diverged[i])
         row = {
             "method": method,
-            "cell": cell_id(cell),
+            "job": param_key(job),
             "trial": trials[i % len(trials)],
             "seed": seed,
             "n": s["n"],
@@ -145,7 +163,7 @@ def run_row(ctx: Context, cell: dict):
 
 
 def _ticks(ax, values, axis: str, most: int = 9) -> None:
-    """Label the equal-width cells of a (possibly uneven) grid with their values."""
+    """Label the equal-width squares of a (possibly uneven) grid with their values."""
     step = max(1, math.ceil(len(values) / most))
     where = np.arange(len(values))[::step]
     labels = [f"{v:g}" for v in np.asarray(values)[::step]]
@@ -173,7 +191,7 @@ def _draw(tables):
     mesh = None
     for ax, method in zip(axes[0], methods, strict=True):
         ranks, ps, frac = success_grid(summary, method)
-        # One equal cell per grid point, as in the paper; ticks carry the values.
+        # One equal square per grid point, as in the paper; ticks carry the values.
         mesh = ax.imshow(frac, cmap="gray", vmin=0, vmax=1, origin="lower", aspect="auto", interpolation="nearest")
         if exact is not None and min(exact[2].shape) > 1:
             # The exact convex program's 50% line, the same on both panels.
@@ -189,7 +207,7 @@ def _draw(tables):
         fig.legend(loc="lower center", bbox_to_anchor=(0.45, -0.12), frameon=False, fontsize=7)
     cbar = fig.colorbar(mesh, ax=list(axes[0]), fraction=0.04, pad=0.02)
     cbar.set_label("fraction of successful trials")
-    fig.suptitle(f"robust PCA phase transition, n = {s['n']}, {s['trials']} trials per cell", y=1.04, fontsize=9)
+    fig.suptitle(f"robust PCA phase transition, n = {s['n']}, {s['trials']} trials per grid point", y=1.04, fontsize=9)
     return fig
 
 
@@ -197,7 +215,7 @@ def _caption(settings):
     ((sweep, s),) = settings.items()
     return (
         f"Fraction of successful recoveries (relative error of X below "
-        f"{s['success_threshold']:g}) over {s['trials']} trials per cell (sweep {sweep}; "
+        f"{s['success_threshold']:g}) over {s['trials']} trials per grid point (sweep {sweep}; "
         f"You et al. 2020, Figs. 2b, 2c), white = always succeeds. Rank r on the vertical "
         f"axis ({len(s['ranks'])} values from {min(s['ranks'])} to {max(s['ranks'])}), "
         f"corruption p on the horizontal axis ({len(s['ps'])} values from {min(s['ps']):g} "
@@ -216,127 +234,173 @@ def _caption(settings):
 # ---------------------------------------------------------------------------------------
 
 
+#: The methods of the grid, as the claims name them.
+_NAMES = {"apg": "APG", "dop": "DOP", "pcp": "exact convex program"}
+#: The methods the corner claims are about.
+_CORNER_METHODS = ("apg", "dop", "pcp")
+
+
 def _fractions(summary):
     return summary.assign(success=summary["success"].astype(float)).groupby(["method", "rank", "p"])["success"].mean()
 
 
-def _corner(summary, easy: bool):
-    if easy:
-        part = summary[(summary["rank"] <= 3) & (summary["p"] <= 0.1)]
-    else:
-        part = summary[(summary["rank"] >= 20) & (summary["p"] >= 0.4)]
-    return part.assign(success=part["success"].astype(bool))
+def _corner_check(easy: bool):
+    """A check that every trial of every method in a corner of the grid succeeds (``easy``:
+    rank <= ``max_rank`` and p <= ``max_p``) or fails (rank >= ``min_rank`` and p >= ``min_p``)."""
+
+    def check(s, tables):
+        summary = tables["summary"]
+        if easy:
+            inside = (summary["rank"] <= s["max_rank"]) & (summary["p"] <= s["max_p"])
+            where = f"rank <= {s['max_rank']} and p <= {s['max_p']:g}"
+        else:
+            inside = (summary["rank"] >= s["min_rank"]) & (summary["p"] >= s["min_p"])
+            where = f"rank >= {s['min_rank']} and p >= {s['min_p']:g}"
+        part = summary[inside].assign(success=lambda d: d["success"].astype(bool))
+        absent = [m for m in _CORNER_METHODS if not (part["method"] == m).any()]
+        if absent:
+            return "missing: " + ", ".join(f"{m} trials with {where}" for m in absent), NO_DATA
+        rates = part.groupby("method")["success"].mean()
+        text = ", ".join(f"{m}: {v:.2f} of {int((part['method'] == m).sum())} trials" for m, v in rates.items())
+        return text, bool(part["success"].all()) if easy else not bool(part["success"].any())
+
+    return check
 
 
-def _easy_corner(s, tables):
-    part = _corner(tables["summary"], True)
-    rates = part.groupby("method")["success"].mean()
-    text = ", ".join(f"{m}: {v:.2f} of {int((part['method'] == m).sum())} trials" for m, v in rates.items())
-    return text, bool(len(part)) and bool(part["success"].all())
-
-
-def _hard_corner(s, tables):
-    part = _corner(tables["summary"], False)
-    rates = part.groupby("method")["success"].mean()
-    text = ", ".join(f"{m}: {v:.2f} of {int((part['method'] == m).sum())} trials" for m, v in rates.items())
-    return text, bool(len(part)) and not bool(part["success"].any())
+def _uncovered(summary, methods, key: list[str], what: str) -> list[str]:
+    """What each of ``methods`` lacks of the ``key`` points any of them ran, as phrases (at most
+    three points named per method): methods compared on different points are not compared."""
+    points = {m: set(map(tuple, summary.loc[summary["method"] == m, key].to_numpy().tolist())) for m in methods}
+    union = set().union(*points.values())
+    out = []
+    for m in methods:
+        lack = sorted(union - points[m])
+        if lack:
+            named = "; ".join(", ".join(f"{k} {v:g}" for k, v in zip(key, pt, strict=True)) for pt in lack[:3])
+            more = f" and {len(lack) - 3} more" if len(lack) > 3 else ""
+            out.append(f"{m} at {len(lack)} of {len(union)} {what} ({named}{more})")
+    return out
 
 
 def _region_against(rival: str):
-    """DOP's region of success (cells with success >= 0.5) against ``rival``'s."""
+    """DOP's region of success (grid points with success >= ``min_success``) against ``rival``'s."""
 
     def check(s, tables):
-        frac = _fractions(tables["summary"])
-        methods = set(frac.index.get_level_values("method"))
-        if not {"dop", rival} <= methods:
-            return f"the sweep ran no {rival} or no dop", NO_DATA
-        cells = {m: int((frac.xs(m, level="method") >= 0.5).sum()) for m in sorted(methods)}
+        summary = tables["summary"]
+        lacking = _uncovered(summary, ("dop", rival), ["rank", "p"], "grid points")
+        if lacking:
+            return "missing: " + "; ".join(lacking), NO_DATA
+        frac = _fractions(summary)
+        methods = sorted(set(frac.index.get_level_values("method")))
+        points = {m: int((frac.xs(m, level="method") >= s["min_success"]).sum()) for m in methods}
         total = len(frac.xs("dop", level="method"))
-        names = {"apg": "APG", "dop": "DOP", "pcp": "exact convex program"}
-        text = "cells with success >= 0.5: " + ", ".join(f"{names[m]} {c}" for m, c in cells.items())
-        return f"{text} of {total}", cells["dop"] > cells[rival]
+        text = f"grid points with success >= {s['min_success']:g}: " + ", ".join(
+            f"{_NAMES.get(m, m)} {c}" for m, c in points.items()
+        )
+        return f"{text} of {total}", points["dop"] > points[rival]
 
     return check
 
 
 def _apg_against_exact(s, tables):
     summary = tables["summary"]
-    if not {"apg", "pcp"} <= set(summary["method"]):
-        return "the sweep ran no apg or no pcp", NO_DATA
     key = ["rank", "p", "trial"]
+    lacking = _uncovered(summary, ("apg", "pcp"), key, "problems")
+    if lacking:
+        return "missing: " + "; ".join(lacking), NO_DATA
     apg = summary[summary["method"] == "apg"].set_index(key)
     exact = summary[summary["method"] == "pcp"].set_index(key)
-    both = apg[["success", "rel_err_X"]].merge(
-        exact[["success", "rel_err_X", "certified"]], left_index=True, right_index=True, suffixes=("", "_exact")
+    both = apg[["success"]].merge(
+        exact[["success", "certified"]], left_index=True, right_index=True, suffixes=("", "_exact")
     )
     both = both.assign(success=both["success"].astype(bool), success_exact=both["success_exact"].astype(bool))
     differ = both[both["success"] != both["success_exact"]]
-    cells = differ.reset_index()[["rank", "p"]].drop_duplicates()
+    points = differ.reset_index()[["rank", "p"]].drop_duplicates()
     frac = both.groupby(["rank", "p"])[["success", "success_exact"]].mean()
-    differ_half = int(((frac["success"] >= 0.5) != (frac["success_exact"] >= 0.5)).sum())
+    half = s["min_success"]
+    differ_half = int(((frac["success"] >= half) != (frac["success_exact"] >= half)).sum())
     uncertified = int((~both["certified"].astype(bool)).sum())
     text = (
         f"APG's verdict differs from the exact program's on {len(differ)} of {len(both)} problems "
         f"({int(differ['success_exact'].sum())} the exact program recovers, {int(differ['success'].sum())} only APG), "
-        f"in {len(cells)} of {len(frac)} cells; {differ_half} cells change side of 50% success; "
+        f"in {len(points)} of {len(frac)} grid points; {differ_half} grid points change side of {half:.0%} success; "
         f"the exact program was certified (gap <= {s['pcp_tol']:g}) on {len(both) - uncertified} of {len(both)}"
     )
     return text, differ.empty
 
 
+def _ranks(s: dict) -> list:
+    """Every rank of the sweep's grid, as a claim's need."""
+    return s["ranks"]
+
+
+def _ps(s: dict) -> list:
+    """Every corruption level of the sweep's grid, as a claim's need."""
+    return s["ps"]
+
+
 FAMILY = Family(
     kinds={
         "rpca_phase": Kind(
-            cells=row_cells,
+            jobs=row_jobs,
             run=run_row,
             plots=("phase_transition",),
-            resources=fixed_resources(threads=2, mem_mb=2000, runtime=120),
+            resources=row_resources,
+            checks=ranks_at_most_n("ranks"),
         ),
     },
     plots={"phase_transition": Plot(draw=_draw, caption=_caption, kinds=("rpca_phase",))},
     claims={
         "rpca_phase": [
             Claim(
-                "easy_corner",
-                "Every method (APG, DOP, the exact convex program) recovers X in every trial with rank <= 3 and "
-                "p <= 0.1",
-                "phase_transition",
-                "white corner (Figs. 2b, 2c)",
-                ("quick", "paper"),
-                _easy_corner,
+                key="easy_corner",
+                text="Every method (APG, DOP, the exact convex program) recovers X in every trial with "
+                "rank <= {max_rank} and p <= {max_p:g}",
+                plot="phase_transition",
+                paper="white corner (Figs. 2b, 2c)",
+                check=_corner_check(easy=True),
+                needs={"method": _CORNER_METHODS},
+                limits={"max_rank": 3, "max_p": 0.1},
             ),
             Claim(
-                "hard_corner",
-                "Every method fails in every trial with rank >= 20 and p >= 0.4",
-                "phase_transition",
-                "black corner (Figs. 2b, 2c)",
-                ("quick", "paper"),
-                _hard_corner,
+                key="hard_corner",
+                text="Every method fails in every trial with rank >= {min_rank} and p >= {min_p:g}",
+                plot="phase_transition",
+                paper="black corner (Figs. 2b, 2c)",
+                check=_corner_check(easy=False),
+                needs={"method": _CORNER_METHODS},
+                limits={"min_rank": 20, "min_p": 0.4},
             ),
             Claim(
-                "dop_region",
-                "DOP (alpha = sqrt(n)) succeeds on a larger region than the convex program solved by APG "
-                "(lambda = 1/sqrt(n), tolerance as Lin et al.)",
-                "phase_transition",
-                "wider region than the convex method (Figs. 2b, 2c)",
-                ("quick", "paper"),
-                _region_against("apg"),
+                key="dop_region",
+                text="DOP (alpha = sqrt(n)) succeeds on a larger region than the convex program solved by APG "
+                "(lambda = 1/sqrt(n), tolerance as Lin et al.; a grid point counts where its success fraction is "
+                ">= {min_success:g})",
+                plot="phase_transition",
+                paper="wider region than the convex method (Figs. 2b, 2c)",
+                check=_region_against("apg"),
+                needs={"method": ("apg", "dop"), "rank": _ranks, "p": _ps},
+                limits={"min_success": 0.5},
             ),
             Claim(
-                "dop_region_exact",
-                "(our check) DOP succeeds on a larger region than the convex program solved to a certified optimum",
-                "phase_transition",
-                "wider region than the convex method (Figs. 2b, 2c)",
-                ("quick", "paper"),
-                _region_against("pcp"),
+                key="dop_region_exact",
+                text="(our check) DOP succeeds on a larger region than the convex program solved to a certified "
+                "optimum (a grid point counts where its success fraction is >= {min_success:g})",
+                plot="phase_transition",
+                paper="wider region than the convex method (Figs. 2b, 2c)",
+                check=_region_against("pcp"),
+                needs={"method": ("dop", "pcp"), "rank": _ranks, "p": _ps},
+                limits={"min_success": 0.5},
             ),
             Claim(
-                "apg_matches_exact",
-                "(our check) APG at the paper's tolerance reaches the exact convex program's verdict on every problem",
-                "phase_transition",
-                "APG solves the convex program (Fig. 2b)",
-                ("quick", "paper"),
-                _apg_against_exact,
+                key="apg_matches_exact",
+                text="(our check) APG at the paper's tolerance reaches the exact convex program's verdict on every "
+                "problem",
+                plot="phase_transition",
+                paper="APG solves the convex program (Fig. 2b)",
+                check=_apg_against_exact,
+                needs={"method": ("apg", "pcp"), "rank": _ranks, "p": _ps},
+                limits={"min_success": 0.5},
             ),
         ],
     },

@@ -9,13 +9,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..grids import cell_id, short_number
+from ..grids import param_key, short_number
 from ..plotting import METHOD_COLORS, METHOD_LABELS, figure, mean_band
 from ..records import tidy
-from ..scorecard import Claim
+from ..scorecard import NO_DATA, Claim
 from ..seeding import numpy_rng, trial_rngs
 from ..sensing import random_factor, restarted_descent, sensing_descent, sensing_problem
-from . import Context, Family, Kind, Plot, fixed_resources
+from . import Context, Family, Kind, Plot, fixed_resources, one_job_per, ranks_at_most_n
 
 #: One colour per initialization rank in the init-norm figure (low rank warm, high rank cold).
 RANK_COLORS = ["#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e"]
@@ -26,9 +26,9 @@ def measurements(s: dict) -> int:
     return 4 * s["rank"] * s["n"] if s["m"] is None else int(s["m"])
 
 
-def problem_cell(s: dict) -> str:
+def problem_key(s: dict) -> str:
     """The name of the problem's parameters; runs of one sweep with this name share data."""
-    return cell_id({"n": s["n"], "rank": s["rank"], "m": measurements(s)})
+    return param_key({"n": s["n"], "rank": s["rank"], "m": measurements(s)})
 
 
 def sensing_batch(ctx: Context, s: dict, trials):
@@ -40,12 +40,12 @@ def sensing_batch(ctx: Context, s: dict, trials):
     :returns: ``(A, b, X, data_seeds)``; ``A`` is ``(m, n, n)`` when shared, else
         ``(T, m, n, n)``, and ``b``, ``X`` match.
     """
-    cell = problem_cell(s)
+    job = problem_key(s)
     to = dict(device=ctx.device, dtype=ctx.dtype)
     data_trials = [0] if s["shared_data"] else list(trials)
     insts, seeds = [], []
     for t in data_trials:
-        seed = ctx.trial_seed(cell, t)
+        seed = ctx.trial_seed(job, t)
         (data_rng,) = trial_rngs(seed, 1)
         insts.append(sensing_problem(s["n"], s["rank"], measurements(s), data_rng))
         seeds.append(seed)
@@ -80,24 +80,39 @@ def _final(values: torch.Tensor) -> np.ndarray:
 # ---------------------------------------------------------------------------------------
 
 
-def init_cells(s: dict) -> list[dict]:
+def init_jobs(s: dict) -> list[dict]:
     """One job per (initialization norm, step): the norms at the sweep's step, and the extra runs."""
-    cells = [{"init_norm": float(v), "lr": float(s["lr"])} for v in s["init_norms"]]
-    cells += [{"init_norm": float(e["init_norm"]), "lr": float(e["lr"])} for e in s["extra_runs"]]
-    return cells
+    jobs = [{"init_norm": float(v), "lr": float(s["lr"])} for v in s["init_norms"]]
+    jobs += [{"init_norm": float(e["init_norm"]), "lr": float(e["lr"])} for e in s["extra_runs"]]
+    return jobs
 
 
-def _cell_steps(s: dict, init_norm: float, lr: float) -> int:
+def init_checks(s: dict) -> list[tuple[str, str]]:
+    """The ranks are at most the matrix size, and every extra run is at one of the norms.
+
+    :param s: the sweep's settings.
+    :returns: ``(key, problem)`` pairs.
+    """
+    out = ranks_at_most_n("rank", "init_ranks")(s)
+    for i, run in enumerate(s["extra_runs"]):
+        if not any(math.isclose(run["init_norm"], v) for v in s["init_norms"]):
+            out.append(
+                (f"extra_runs.{i}.init_norm", f"{run['init_norm']} is not one of init_norms = {s['init_norms']}")
+            )
+    return out
+
+
+def _job_steps(s: dict, init_norm: float, lr: float) -> int:
     for e in s["extra_runs"]:
         if math.isclose(e["init_norm"], init_norm) and math.isclose(e["lr"], lr):
             return int(e.get("steps") or s["steps"])
     return int(s["steps"])
 
 
-def run_init(ctx: Context, cell: dict):
+def run_init(ctx: Context, job: dict):
     s = ctx.settings
-    norm, lr = float(cell["init_norm"]), float(cell["lr"])
-    steps = _cell_steps(s, norm, lr)
+    norm, lr = float(job["init_norm"]), float(job["lr"])
+    steps = _job_steps(s, norm, lr)
     trials = list(range(s["trials"]))
     ranks = list(s["init_ranks"])
     A, b, X, data_seeds = sensing_batch(ctx, s, trials)
@@ -107,7 +122,7 @@ def run_init(ctx: Context, cell: dict):
     runs, U0 = [], []
     for r in ranks:
         for t in trials:
-            seed = ctx.trial_seed(f"{problem_cell(s)}_init_rank~{r}", t)
+            seed = ctx.trial_seed(f"{problem_key(s)}_init_rank~{r}", t)
             U0.append(random_factor(s["n"], r, norm, numpy_rng(seed)))
             runs.append((r, t, seed, data_seeds[t]))
     U0 = torch.from_numpy(np.stack(U0)).to(device=ctx.device, dtype=ctx.dtype)
@@ -132,7 +147,7 @@ def run_init(ctx: Context, cell: dict):
         rows.append(
             {
                 "method": "gd",
-                "cell": cell_id({"init_norm": norm, "lr": lr}),
+                "job": param_key({"init_norm": norm, "lr": lr}),
                 "trial": t,
                 "seed": seed,
                 "data_seed": dseed,
@@ -173,20 +188,32 @@ def run_init(ctx: Context, cell: dict):
 # ---------------------------------------------------------------------------------------
 
 
-def method_cells(s: dict) -> list[dict]:
-    """One job per method."""
-    return [{"method": m} for m in s["methods"]]
+def restart_checks(s: dict) -> list[tuple[str, str]]:
+    """The ranks are at most the matrix size, and the rank floor lies between the planted
+    rank and the start's rank.
+
+    :param s: the sweep's settings.
+    :returns: ``(key, problem)`` pairs.
+    """
+    out = ranks_at_most_n("rank", "init_rank", "min_rank")(s)
+    if s["min_rank"] < s["rank"]:
+        out.append(
+            ("min_rank", f"{s['min_rank']} is below the planted rank {s['rank']} (Algorithm 1 needs r >= rank(X))")
+        )
+    if s["min_rank"] > s["init_rank"]:
+        out.append(("min_rank", f"{s['min_rank']} is above init_rank = {s['init_rank']}"))
+    return out
 
 
-def run_restart(ctx: Context, cell: dict):
+def run_restart(ctx: Context, job: dict):
     s = ctx.settings
-    method = cell["method"]
+    method = job["method"]
     trials = list(range(s["trials"]))
     A, b, X, data_seeds = sensing_batch(ctx, s, trials)
     seeds, U0, restart_rngs = [], [], []
     for t in trials:
         # Both methods draw U0 from the same generator: the same start, as in Fig. 5.
-        seed = ctx.trial_seed(f"{problem_cell(s)}_init", t)
+        seed = ctx.trial_seed(f"{problem_key(s)}_init", t)
         init_rng, restart_rng = trial_rngs(seed, 2)
         U0.append(random_factor(s["n"], s["init_rank"], s["init_norm"], init_rng))
         restart_rngs.append(restart_rng)
@@ -240,7 +267,7 @@ def run_restart(ctx: Context, cell: dict):
         rows.append(
             {
                 "method": method,
-                "cell": cell_id({"method": method}),
+                "job": param_key({"method": method}),
                 "trial": t,
                 "seed": seeds[i],
                 "data_seed": data_seeds[i],
@@ -484,77 +511,140 @@ def _caption_restarts(settings):
 # ---------------------------------------------------------------------------------------
 
 
-def _finished(summary):
-    """Runs that did not diverge, with the norm and rank as plain columns."""
+#: A final test error below this counts as recovering X (ours).
+RECOVERED = 1e-6
+#: A final test error above this counts as not recovering X (ours).
+NOT_RECOVERED = 1e-4
+#: The initialization norm of Fig. 2, where the rank of the start decides recovery.
+NORM_ONE = 1.0
+
+
+def _no_data(lacking: list[str]) -> tuple[str, str]:
+    """The row of a claim whose sweep lacks what it compares, naming what is missing."""
+    return "missing: " + ", ".join(lacking), NO_DATA
+
+
+def _finished(summary: pd.DataFrame) -> pd.DataFrame:
+    """Runs that did not diverge."""
+    if "diverged" not in summary:
+        return summary
     return summary[~summary["diverged"].astype(bool)]
 
 
-def _rank_means(summary, norm):
+def _extreme_ranks(s: dict) -> tuple[int, int]:
+    """The lowest and highest initialization rank of the sweep: the two starts the claims compare."""
+    return min(s["init_ranks"]), max(s["init_ranks"])
+
+
+def _rank_means(s: dict, summary: pd.DataFrame, norm: float) -> tuple[pd.Series, list[str]]:
+    """Mean final test error per initialization rank at ``norm``, over the runs that did not diverge.
+
+    :param s: the sweep's settings.
+    :param summary: the sweep's summary table.
+    :param norm: the initialization norm.
+    :returns: the means, indexed by rank, and what the comparison of the lowest and highest
+        rank lacks (a second rank, a finished run of either), as phrases.
+    """
+    lo, hi = _extreme_ranks(s)
+    if lo == hi:
+        return pd.Series(dtype=float), [f"a second initialization rank (the sweep has rank {lo} only)"]
     part = _finished(summary)
-    part = part[np.isclose(part["init_norm"], norm)]
-    return part.groupby("init_rank")["test_error"].mean()
+    means = part[np.isclose(part["init_norm"], norm)].groupby("init_rank")["test_error"].mean()
+    lacking = [f"a run at norm {norm:g}, rank {r} that did not diverge" for r in (lo, hi) if r not in means.index]
+    return means, lacking
 
 
-def _low_rank_always_lower(s, tables):
-    part = _finished(tables["summary"])
-    lines, ok = [], True
-    for norm, grp in part.groupby("init_norm"):
-        means = grp.groupby("init_rank")["test_error"].mean()
-        lo, hi = means.loc[min(means.index)], means.loc[max(means.index)]
-        ok &= bool(lo <= hi)
-        lines.append(f"norm {norm:g}: rank {min(means.index)} {lo:.2g} vs rank {max(means.index)} {hi:.2g}")
-    return "; ".join(lines), ok and bool(lines)
+def _low_rank_always_lower(s: dict, tables: dict) -> tuple[str, bool | str]:
+    """The lowest-rank start ends below the highest-rank one at every norm of the sweep."""
+    lo, hi = _extreme_ranks(s)
+    lines, lacking, ok = [], [], True
+    for norm in sorted(s["init_norms"]):
+        means, missing = _rank_means(s, tables["summary"], norm)
+        lacking += [m for m in missing if m not in lacking]
+        if not missing:
+            ok &= bool(means[lo] <= means[hi])
+            lines.append(f"norm {norm:g}: rank {lo} {means[lo]:.2g} vs rank {hi} {means[hi]:.2g}")
+    if lacking:
+        return _no_data(lacking)
+    return "; ".join(lines), ok
 
 
-def _at_norm_one(s, tables):
-    means = _rank_means(tables["summary"], 1.0)
-    lo_rank, hi_rank = min(means.index), max(means.index)
-    lo, hi = means.loc[lo_rank], means.loc[hi_rank]
+def _at_norm_one(s: dict, tables: dict) -> tuple[str, bool | str]:
+    """At norm one the lowest-rank start recovers X and the highest-rank one does not."""
+    means, lacking = _rank_means(s, tables["summary"], s["at_norm"])
+    if lacking:
+        return _no_data(lacking)
+    lo_rank, hi_rank = _extreme_ranks(s)
+    lo, hi = means[lo_rank], means[hi_rank]
     return (
         f"rank {lo_rank}: {lo:.2g}, rank {hi_rank}: {hi:.2g} (mean final test error)",
-        bool(lo < 1e-6 and hi > 1e-4),
+        bool(lo < s["recovered"] and hi > s["not_recovered"]),
     )
 
 
-def _large_norm(s, tables):
+def _large_norm(s: dict, tables: dict) -> tuple[str, bool | str]:
+    """At the largest norm no start recovers X; the paper's step is reported, a stable one judged."""
     summary = tables["summary"]
-    big = summary[summary["init_norm"] == summary["init_norm"].max()]
+    norm = max(s["init_norms"])
+    means, lacking = _rank_means(s, summary, norm)
+    if lacking:
+        return _no_data(lacking)
+    big = summary[np.isclose(summary["init_norm"], norm)]
     paper_step = big[np.isclose(big["lr"], s["lr"])]
-    stable = _finished(big)
-    means = stable.groupby("init_rank")["test_error"].mean()
     text = (
         f"paper's step diverged in {int(paper_step['diverged'].sum())}/{len(paper_step)} runs; "
         f"stable step: " + ", ".join(f"rank {r}: {v:.2g}" for r, v in means.items())
     )
-    return text, bool(len(means)) and bool((means > 1e-4).all())
+    return text, bool((means > s["not_recovered"]).all())
 
 
-def _restart_beats_gd(s, tables):
-    means = tables["summary"].groupby("method")["test_error"].mean()
+def _method_means(summary: pd.DataFrame, methods) -> tuple[pd.Series, list[str]]:
+    """Mean final test error per method over the runs that did not diverge, and the methods
+    of ``methods`` without such a run, as phrases."""
+    means = _finished(summary).groupby("method")["test_error"].mean()
+    return means, [f"a run of {m} that did not diverge" for m in methods if m not in means.index]
+
+
+def _restart_beats_gd(s: dict, tables: dict) -> tuple[str, bool | str]:
+    """Algorithm 1's mean final test error is at most ``ratio`` times plain gradient descent's."""
+    means, lacking = _method_means(tables["summary"], ("restarted", "gd"))
+    if lacking:
+        return _no_data(lacking)
     ratio = means["restarted"] / means["gd"]
-    return f"restarted {means['restarted']:.3g} vs gd {means['gd']:.3g} (ratio {ratio:.3g})", bool(ratio <= 0.1)
+    return (
+        f"restarted {means['restarted']:.3g} vs gd {means['gd']:.3g} (ratio {ratio:.3g})",
+        bool(ratio <= s["ratio"]),
+    )
 
 
-def _restart_recovers(s, tables):
-    summary = tables["summary"]
-    part = summary[summary["method"] == "restarted"]
+def _restart_recovers(s: dict, tables: dict) -> tuple[str, bool | str]:
+    """Algorithm 1 ends below ``zero_fraction`` times the test error of U = 0."""
+    part = _finished(tables["summary"])
+    part = part[part["method"] == "restarted"]
+    if part.empty:
+        return _no_data(["a run of restarted that did not diverge"])
     final, zero = part["test_error"].mean(), part["test_error_at_zero"].mean()
-    return (f"final test error {final:.3g}; U = 0 would give ||X||_F^2 = {zero:.3g}", bool(final < 0.1 * zero))
+    return (
+        f"final test error {final:.3g}; U = 0 would give ||X||_F^2 = {zero:.3g}",
+        bool(final < s["zero_fraction"] * zero),
+    )
 
 
 FAMILY = Family(
     kinds={
         "sensing_init": Kind(
-            cells=init_cells,
+            jobs=init_jobs,
             run=run_init,
             plots=("sensing_init_norm",),
             resources=fixed_resources(mem_mb=1000, runtime=30),
+            checks=init_checks,
         ),
         "sensing_restart": Kind(
-            cells=method_cells,
+            jobs=one_job_per(method="methods"),
             run=run_restart,
             plots=("sensing_restarts",),
             resources=fixed_resources(mem_mb=1000, runtime=30),
+            checks=restart_checks,
         ),
     },
     plots={
@@ -564,50 +654,55 @@ FAMILY = Family(
     claims={
         "sensing_init": [
             Claim(
-                "low_rank_lower",
-                "A low-rank initialization ends at a lower test error than a full-rank one, "
+                key="low_rank_lower",
+                text="A low-rank initialization ends at a lower test error than a full-rank one, "
                 "at every initialization norm",
-                "sensing_init_norm",
-                "always lower (Figs. 1-3)",
-                ("quick", "paper"),
-                _low_rank_always_lower,
+                plot="sensing_init_norm",
+                paper="always lower (Figs. 1-3)",
+                check=_low_rank_always_lower,
+                needs={"init_norm": lambda s: tuple(s["init_norms"]), "init_rank": _extreme_ranks},
             ),
             Claim(
-                "norm_one",
-                "At ||U0||_F = 1 the rank-2 start recovers X (test error < 1e-6) and the full-rank "
-                "start does not (> 1e-4)",
-                "sensing_init_norm",
-                "Fig. 2",
-                ("quick", "paper"),
-                _at_norm_one,
+                key="norm_one",
+                text="At ||U0||_F = {at_norm:g} the lowest-rank start recovers X (test error < {recovered:.0e}) "
+                "and the highest-rank start does not (> {not_recovered:.0e})",
+                plot="sensing_init_norm",
+                paper="Fig. 2",
+                check=_at_norm_one,
+                needs={"init_norm": (NORM_ONE,), "init_rank": _extreme_ranks},
+                limits={"at_norm": NORM_ONE, "recovered": RECOVERED, "not_recovered": NOT_RECOVERED},
             ),
             Claim(
-                "large_norm",
-                "At the largest initialization norm neither start recovers X (test error > 1e-4); "
+                key="large_norm",
+                text="At the largest initialization norm neither start recovers X (test error > {not_recovered:.0e}); "
                 "the paper's step diverges there",
-                "sensing_init_norm",
-                "Fig. 3: no recovery",
-                ("quick", "paper"),
-                _large_norm,
+                plot="sensing_init_norm",
+                paper="Fig. 3: no recovery",
+                check=_large_norm,
+                needs={"init_norm": lambda s: (max(s["init_norms"]),), "init_rank": _extreme_ranks},
+                limits={"not_recovered": NOT_RECOVERED},
             ),
         ],
         "sensing_restart": [
             Claim(
-                "beats_gd",
-                "Restarted gradient descent (Algorithm 1) reaches a much lower test error than plain "
-                "gradient descent from the same start (<= 1/10)",
-                "sensing_restarts",
-                "considerably outperforms GD (Fig. 5)",
-                ("quick", "paper"),
-                _restart_beats_gd,
+                key="beats_gd",
+                text="Restarted gradient descent (Algorithm 1) reaches a much lower test error than plain "
+                "gradient descent from the same start (ratio <= {ratio:g})",
+                plot="sensing_restarts",
+                paper="considerably outperforms GD (Fig. 5)",
+                check=_restart_beats_gd,
+                needs={"method": ("restarted", "gd")},
+                limits={"ratio": 0.1},
             ),
             Claim(
-                "recovers",
-                "(our check) Restarted gradient descent recovers X: final test error below a tenth of that of U = 0",
-                "sensing_restarts",
-                "not stated",
-                ("quick", "paper"),
-                _restart_recovers,
+                key="recovers",
+                text="(our check) Restarted gradient descent recovers X: final test error below "
+                "{zero_fraction:g} x that of U = 0",
+                plot="sensing_restarts",
+                paper="not stated",
+                check=_restart_recovers,
+                needs={"method": ("restarted",)},
+                limits={"zero_fraction": 0.1},
             ),
         ],
     },

@@ -11,11 +11,12 @@ import pandas as pd
 import torch
 
 from ..convex import commuting_sensing_lp, psd_pcp
-from ..grids import cell_id
+from ..grids import param_key
 from ..plotting import figure, geometric_band, mean_band
 from ..records import tidy
 from ..rpca import relative_error
-from ..scorecard import Claim
+from ..rpca_runs import alpha_jobs, curves_frame, dop_over_alphas, rows_at_sqrt_n, sweep_alphas
+from ..scorecard import NO_DATA, Claim
 from ..seeding import trial_rngs
 from ..theory import (
     commuting_sensing_problem,
@@ -23,22 +24,16 @@ from ..theory import (
     sensing_dop_descent,
     weighted_min_norm,
 )
-from . import Context, Family, Kind, Plot, fixed_resources
-from .rpca import alpha_cells, curves_frame, dop_over_alphas, rows_at_sqrt_n, sweep_alphas
+from . import Context, Family, Kind, Plot, fixed_resources, one_job_per, ranks_at_most_n
 
 # ---------------------------------------------------------------------------------------
 # Theorem 1: commuting measurements
 # ---------------------------------------------------------------------------------------
 
 
-def _sensing_cell(s: dict) -> str:
+def _sensing_problem_key(s: dict) -> str:
     """The problem instance's parameters; every (alpha, gamma) of a trial shares its data."""
-    return cell_id({"n": s["n"], "m": s["m"], "rank": s["rank"], "p": s["p"]})
-
-
-def trial_cells(s: dict) -> list[dict]:
-    """One job per trial."""
-    return [{"trial": t} for t in range(s["trials"])]
+    return param_key({"n": s["n"], "m": s["m"], "rank": s["rank"], "p": s["p"]})
 
 
 def _rel_distance(parts, refs) -> float:
@@ -48,10 +43,10 @@ def _rel_distance(parts, refs) -> float:
     return math.sqrt(num / den) if den > 0 else math.sqrt(num)
 
 
-def run_theorem1(ctx: Context, cell: dict):
+def run_theorem1(ctx: Context, job: dict):
     s = ctx.settings
-    trial = int(cell["trial"])
-    seed = ctx.trial_seed(_sensing_cell(s), trial)
+    trial = int(job["trial"])
+    seed = ctx.trial_seed(_sensing_problem_key(s), trial)
     (rng,) = trial_rngs(seed, 1)
     inst = commuting_sensing_problem(s["n"], s["m"], s["rank"], s["p"], rng, s["outlier_std"])
     alphas = [float(a) for a in s["alphas"]]
@@ -86,7 +81,7 @@ def run_theorem1(ctx: Context, cell: dict):
         rows.append(
             {
                 "method": "dop",
-                "cell": cell_id({"trial": trial}),
+                "job": param_key({"trial": trial}),
                 "trial": trial,
                 "seed": seed,
                 "n": s["n"],
@@ -130,19 +125,30 @@ def run_theorem1(ctx: Context, cell: dict):
 # ---------------------------------------------------------------------------------------
 
 
-def problem_size_cells(s: dict) -> list[dict]:
+def problem_size_jobs(s: dict) -> list[dict]:
     """One job: every ratio and trial as one batch."""
     return [{"rows": s["rows"], "dim": s["dim"]}]
 
 
-def run_weighted(ctx: Context, cell: dict):
+def weighted_checks(s: dict) -> list[tuple[str, str]]:
+    """The least-squares problem is underdetermined (more unknowns than equations).
+
+    :param s: the sweep's settings.
+    :returns: ``(key, problem)`` pairs.
+    """
+    if s["dim"] > s["rows"]:
+        return []
+    return [("dim", f"{s['dim']} unknowns for {s['rows']} rows is not underdetermined (allowed: dim > rows)")]
+
+
+def run_weighted(ctx: Context, job: dict):
     s = ctx.settings
     rows_, dim = s["rows"], s["dim"]
     ratios = [float(r) for r in s["weight_ratios"]]
     trials = range(s["trials"])
     Ws, bs, us, seeds = [], [], [], []
     for t in trials:
-        seed = ctx.trial_seed(cell_id({"rows": rows_, "dim": dim}), t)
+        seed = ctx.trial_seed(param_key({"rows": rows_, "dim": dim}), t)
         problem_rng, weight_rng = trial_rngs(seed, 2)
         Ws.append(problem_rng.standard_normal((rows_, dim)))
         bs.append(problem_rng.standard_normal(rows_))
@@ -181,7 +187,7 @@ def run_weighted(ctx: Context, cell: dict):
         rows.append(
             {
                 "method": "gd",
-                "cell": f"rows~{rows_}_dim~{dim}",
+                "job": f"rows~{rows_}_dim~{dim}",
                 "trial": t,
                 "seed": seeds[i % T],
                 "rows": rows_,
@@ -216,7 +222,7 @@ def run_weighted(ctx: Context, cell: dict):
 # ---------------------------------------------------------------------------------------
 
 
-def run_alpha_lambda(ctx: Context, cell: dict):
+def run_alpha_lambda(ctx: Context, job: dict):
     s = ctx.settings
     alphas = sweep_alphas(s)
     trials = list(range(s["trials"]))
@@ -246,7 +252,7 @@ def run_alpha_lambda(ctx: Context, cell: dict):
         rows.append(
             {
                 "method": "dop",
-                "cell": cell_id(cell),
+                "job": param_key(job),
                 "trial": t,
                 "seed": seeds[k],
                 **fixed,
@@ -438,74 +444,120 @@ def _gap_by_gamma(summary):
     return 10.0 ** logs.groupby(["alpha", "gamma"])["_g"].mean()
 
 
-def _theorem1_gap_falls(s, tables):
+def _gap_at(per_gamma: pd.Series, gamma: float) -> float | None:
+    """The gap of one alpha at ``gamma`` (None where that alpha did not run it)."""
+    at = per_gamma[np.isclose(per_gamma.index.to_numpy(dtype=float), gamma)]
+    return float(at.iloc[0]) if len(at) else None
+
+
+def _gaps_at(s: dict, tables, gammas: list[float]):
+    """Each alpha's gap at each of ``gammas``: ``({alpha: [gap, ...]}, missing)``, where
+    ``missing`` names the (alpha, gamma) pairs the table lacks."""
     gaps = _gap_by_gamma(tables["summary"])
-    parts, ok = [], True
+    out, missing = {}, []
     for alpha, per in gaps.groupby(level="alpha"):
-        per = per.droplevel("alpha").sort_index(ascending=False)  # largest gamma first
-        falls = bool(per.iloc[-1] < per.iloc[0])
-        ok &= falls
-        parts.append(f"alpha {alpha:g}: {per.iloc[0]:.2g} -> {per.iloc[-1]:.2g}")
-    return "; ".join(parts), ok
+        values = [_gap_at(per.droplevel("alpha"), g) for g in gammas]
+        missing += [f"alpha {alpha:g} at gamma {g:g}" for g, v in zip(gammas, values, strict=True) if v is None]
+        out[alpha] = values
+    return out, missing
+
+
+def _theorem1_gap_falls(s, tables):
+    largest, smallest = max(s["gammas"]), min(s["gammas"])
+    if largest == smallest:
+        return f"missing: a second gamma (the sweep ran gamma = {largest:g} only)", NO_DATA
+    gaps, missing = _gaps_at(s, tables, [largest, smallest])
+    if missing:
+        return "missing: " + ", ".join(missing), NO_DATA
+    parts = [f"alpha {alpha:g}: {hi:.2g} -> {lo:.2g}" for alpha, (hi, lo) in gaps.items()]
+    return "; ".join(parts), all(lo < hi for hi, lo in gaps.values())
 
 
 def _theorem1_small(s, tables):
-    gaps = _gap_by_gamma(tables["summary"])
-    smallest = gaps.index.get_level_values("gamma").min()
-    at = gaps.xs(smallest, level="gamma")
-    return f"max over alpha at gamma = {smallest:g}: {at.max():.2g}", bool(at.max() < 1e-2)
+    smallest = min(s["gammas"])
+    gaps, missing = _gaps_at(s, tables, [smallest])
+    if missing:
+        return "missing: " + ", ".join(missing), NO_DATA
+    worst = float(np.max([gap for (gap,) in gaps.values()]))  # NaN, a failed run, stays NaN and fails
+    return f"max over alpha at gamma = {smallest:g}: {worst:.2g}", bool(worst < s["max_gap"])
 
 
 def _weighted_matches(s, tables):
     summary = tables["summary"]
-    worst = summary["dist_closed_form"].max()
-    return f"max relative distance to the closed form {worst:.2g}", bool(worst < 1e-6)
+    worst = summary["dist_closed_form"].max(skipna=False)  # a failed run (NaN) fails the claim
+    return f"max relative distance to the closed form {worst:.2g}", bool(worst < s["max_distance"])
 
 
 def _weighted_differs(s, tables):
     summary = tables["summary"]
     discrepant = summary[summary["weight_ratio"] > 1]
+    if discrepant.empty:
+        return "missing: a weight ratio above 1 (Lambda != c I)", NO_DATA
     plain = summary[summary["weight_ratio"] == 1]
-    low = discrepant["dist_min_norm"].min()
+    low = discrepant["dist_min_norm"].min(skipna=False)
     text = f"min distance to the plain minimum-norm solution {low:.2g} (Lambda != c I)"
     if not plain.empty:
         text += f"; {plain['dist_min_norm'].max():.2g} for Lambda = I"
-    return text, bool(low > 1e-3)
+    return text, bool(low > s["min_distance"])
 
 
 def _alpha_lambda_agree(s, tables):
     summary = tables["summary"]
-    worst = summary.groupby("alpha")["rel_dist"].max()
-    far = worst[worst >= 0.1]
+    # A failed run (NaN) is not within any distance.
+    worst = summary.assign(rel_dist=summary["rel_dist"].fillna(np.inf)).groupby("alpha")["rel_dist"].max()
+    far = worst[worst >= s["max_distance"]]
     text = "largest ||X_DOP - X_convex|| / ||X*|| over trials, per alpha: " + ", ".join(
         f"{a:.3g}: {d:.2g}" for a, d in worst.items()
     )
-    text += f" ({len(worst) - len(far)} of {len(worst)} alphas within 0.1"
+    text += f" ({len(worst) - len(far)} of {len(worst)} alphas within {s['max_distance']:g}"
     at_root = rows_at_sqrt_n(summary, s["n"])["rel_dist"]
     if not at_root.empty:
         text += f"; at sqrt(n): {at_root.max():.2g}"
     return text + ")", far.empty
 
 
+def _alphas(s: dict) -> list[float]:
+    """Every alpha of a theorem-1 sweep, as a claim's need."""
+    return s["alphas"]
+
+
+def _gammas(s: dict) -> list[float]:
+    """Every gamma of a theorem-1 sweep, as a claim's need."""
+    return s["gammas"]
+
+
+def _smallest_gamma(s: dict) -> tuple[float]:
+    """The smallest gamma of a theorem-1 sweep, as a claim's need."""
+    return (min(s["gammas"]),)
+
+
+def _weight_ratios(s: dict) -> list[float]:
+    """Every rate spread of a weighted-min-norm sweep, as a claim's need."""
+    return s["weight_ratios"]
+
+
 FAMILY = Family(
     kinds={
         "theory_theorem1": Kind(
-            cells=trial_cells,
+            jobs=one_job_per(trial="trials"),
             run=run_theorem1,
             plots=("theory_theorem1",),
             resources=fixed_resources(mem_mb=1000, runtime=60),
+            checks=ranks_at_most_n("rank"),
         ),
         "theory_weighted_min_norm": Kind(
-            cells=problem_size_cells,
+            jobs=problem_size_jobs,
             run=run_weighted,
             plots=("theory_weighted_min_norm",),
             resources=fixed_resources(mem_mb=1000, runtime=60),
+            checks=weighted_checks,
         ),
         "theory_alpha_lambda": Kind(
-            cells=alpha_cells,
+            jobs=alpha_jobs,
             run=run_alpha_lambda,
             plots=("theory_alpha_lambda",),
             resources=fixed_resources(threads=2, mem_mb=2000, runtime=60),
+            checks=ranks_at_most_n("rank"),
         ),
     },
     plots={
@@ -520,52 +572,59 @@ FAMILY = Family(
     claims={
         "theory_theorem1": [
             Claim(
-                "gap_falls",
-                "(our check, Theorem 1) With commuting measurements, DOP's objective gap to the "
+                key="gap_falls",
+                text="(our check, Theorem 1) With commuting measurements, DOP's objective gap to the "
                 "convex solution at lambda = 1/alpha falls as the initialization gamma falls, for every alpha",
-                "theory_theorem1",
-                "limit gamma -> 0 solves the convex problem",
-                ("quick", "paper"),
-                _theorem1_gap_falls,
+                plot="theory_theorem1",
+                paper="limit gamma -> 0 solves the convex problem",
+                check=_theorem1_gap_falls,
+                needs={"alpha": _alphas, "gamma": _gammas},
             ),
             Claim(
-                "gap_small",
-                "(our check, Theorem 1) At the smallest gamma the relative objective gap is below 1e-2 for every alpha",
-                "theory_theorem1",
-                "gap -> 0",
-                ("quick", "paper"),
-                _theorem1_small,
+                key="gap_small",
+                text="(our check, Theorem 1) At the smallest gamma the relative objective gap is below {max_gap:g} "
+                "for every alpha",
+                plot="theory_theorem1",
+                paper="gap -> 0",
+                check=_theorem1_small,
+                needs={"alpha": _alphas, "gamma": _smallest_gamma},
+                limits={"max_gap": 1e-2},
             ),
         ],
         "theory_weighted_min_norm": [
             Claim(
-                "closed_form",
-                "(our check, Appendix A) Gradient descent with per-coordinate rates Lambda "
-                "converges to the minimum ||Lambda^(-1/2) theta|| interpolant (relative error < 1e-6)",
-                "theory_weighted_min_norm",
-                "eqs. 18-19",
-                ("smoke", "quick", "paper"),
-                _weighted_matches,
+                key="closed_form",
+                text="(our check, Appendix A) Gradient descent with per-coordinate rates Lambda "
+                "converges to the minimum ||Lambda^(-1/2) theta|| interpolant (relative error < {max_distance:g})",
+                plot="theory_weighted_min_norm",
+                paper="eqs. 18-19",
+                check=_weighted_matches,
+                needs={"weight_ratio": _weight_ratios},
+                limits={"max_distance": 1e-6},
+                sizes=("smoke", "quick", "cpu", "paper"),
             ),
             Claim(
-                "not_plain",
-                "(our check, Appendix A) With Lambda not a multiple of I the limit is measurably "
-                "far from the plain minimum-norm solution",
-                "theory_weighted_min_norm",
-                "eqs. 18-19",
-                ("smoke", "quick", "paper"),
-                _weighted_differs,
+                key="not_plain",
+                text="(our check, Appendix A) With Lambda not a multiple of I the limit is measurably "
+                "far from the plain minimum-norm solution (relative distance > {min_distance:g})",
+                plot="theory_weighted_min_norm",
+                paper="eqs. 18-19",
+                check=_weighted_differs,
+                needs={"weight_ratio": _weight_ratios},
+                limits={"min_distance": 1e-3},
+                sizes=("smoke", "quick", "cpu", "paper"),
             ),
         ],
         "theory_alpha_lambda": [
             Claim(
-                "agree_across_alpha",
-                "(our check, Sec. 2.3) In robust PCA, DOP at every alpha of the grid lands within "
-                "0.1 (relative to ||X*||, in every trial) of the convex solution at lambda = 1/alpha",
-                "theory_alpha_lambda",
-                "alpha = 1/lambda (observation)",
-                ("quick", "paper"),
-                _alpha_lambda_agree,
+                key="agree_across_alpha",
+                text="(our check, Sec. 2.3) In robust PCA, DOP at every alpha of the grid lands within "
+                "{max_distance:g} (relative to ||X*||, in every trial) of the convex solution at lambda = 1/alpha",
+                plot="theory_alpha_lambda",
+                paper="alpha = 1/lambda (observation)",
+                check=_alpha_lambda_agree,
+                needs={"alpha": sweep_alphas},
+                limits={"max_distance": 0.1},
             ),
         ],
     },
