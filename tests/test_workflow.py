@@ -170,6 +170,11 @@ def test_rescore_judges_published_tables_again_and_keeps_the_run_facts(tmp_path)
     assert after["scorecard_commit"] and {k: after[k] for k in before} == before
     summary = (docs / "summary.md").read_text()
     assert "scorecard judged at" in summary and "| nan |" not in summary
+    # From the command line, for a run of some sweeps only.
+    from implicit_bias.publish import main
+
+    main(["rescore", str(docs), "--size", "quick", "--only", "rpca_alpha", "rpca_curves"])
+    assert set(pd.read_csv(docs / "scorecard.csv")["sweep"]) == {"rpca_alpha", "rpca_curves"}
     # A run folder that lacks one of the configuration's sweeps is refused, not judged "no data".
     shutil.rmtree(docs / "results" / "rpca_alpha")
     with pytest.raises(SystemExit, match="no tables of rpca_alpha"):

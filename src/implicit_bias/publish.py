@@ -19,7 +19,7 @@ from a workflow run made with ``--directory RUN_DIR``:
 It writes nothing but those files; the folder is emptied first so no stale file survives.
 ``summary.md`` there is the run in brief (times, the scorecard's verdicts), for the README.
 
-``python -m implicit_bias.publish rescore DOCS_DIR [--configfile F ...] [--size S]`` judges a
+``python -m implicit_bias.publish rescore DOCS_DIR [--configfile F ...] [--size S] [--only SWEEP ...]`` judges a
 published run's tables again with the checkout's claims (its numbers and times stay).
 
 ``python -m implicit_bias.publish readme README.md`` replaces every block of the README
@@ -299,6 +299,7 @@ def _rescore_main(argv: list[str]) -> None:
     parser.add_argument("docs", type=Path, help="a published run (docs/paper, ...)")
     parser.add_argument("--configfile", nargs="*", default=[], help="the run's overlays, as snakemake's --configfile")
     parser.add_argument("--size", default=None, help="the run's size (default: the configuration's)")
+    parser.add_argument("--only", nargs="*", default=None, help="the sweeps the run ran, as the configuration's only:")
     args = parser.parse_args(argv)
     repo = Path(__file__).resolve().parents[2]
     config = load_yaml(repo / "config.yaml")
@@ -306,13 +307,15 @@ def _rescore_main(argv: list[str]) -> None:
         config = deep_merge(config, load_yaml(overlay))
     if args.size:
         config["size"] = args.size
+    if args.only:
+        config["only"] = args.only
     card = rescore(args.docs, config, repo=repo)
     print(f"rescored {args.docs}: " + ", ".join(f"{n} {v}" for v, n in card["holds"].value_counts().items()))
 
 
 def main(argv: list[str] | None = None) -> None:
     """``python -m implicit_bias.publish RUN_DIR DOCS_DIR --wall-s S --name NAME [--cores N]``,
-    ``python -m implicit_bias.publish rescore DOCS_DIR [--configfile F ...] [--size S]``, or
+    ``python -m implicit_bias.publish rescore DOCS_DIR [--configfile F ...] [--size S] [--only SWEEP ...]``, or
     ``python -m implicit_bias.publish readme README.md``."""
     argv = list(argv) if argv is not None else sys.argv[1:]
     if argv[:1] == ["rescore"]:
