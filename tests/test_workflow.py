@@ -194,3 +194,13 @@ def test_the_readmes_findings_state_only_published_numbers():
     numbers = re.findall(r"(?<![\w.])\d+(?:\.\d+)?(?:e[-+]?\d+)?(?!\w)", findings)
     assert len(numbers) > 20
     assert [n for n in numbers if n not in corpus] == []
+
+
+def test_run_times_in_the_docs_are_the_published_ones():
+    """A wall time in minutes that the README or a page of docs/ states is a published run's."""
+    import re
+
+    published = {f"{json.loads(p.read_text())['wall_s'] / 60:.1f}" for p in (REPO / "docs").glob("*/run.json")}
+    for page in [REPO / "README.md", *(REPO / "docs").glob("*.md")]:
+        stated = set(re.findall(r"(\d+\.\d) min\b", page.read_text()))
+        assert stated <= published, f"{page.name}: {sorted(stated - published)} min is no published run's wall time"
