@@ -229,7 +229,7 @@ def rescore(docs: Path, config: dict, *, repo: Path) -> pd.DataFrame:
     from .config import load_schema, validate_config
     from .experiments import figures, registry
     from .fingerprint import kind_fingerprint
-    from .scorecard import code_notes, scorecard, to_markdown
+    from .scorecard import scorecard, write_scorecard
 
     reg = registry()
     config = validate_config(config, load_schema(), reg)
@@ -241,8 +241,7 @@ def rescore(docs: Path, config: dict, *, repo: Path) -> pd.DataFrame:
     card = scorecard(config["size"], sweeps, tables, reg.claims, figures(config))
     code = {s: kind_fingerprint(reg.kind(v["kind"])) for s, v in sweeps.items()}
     commit = _commit(repo)
-    write_table(card, docs / "scorecard.csv")
-    (docs / "scorecard.md").write_text(to_markdown(card, commit, code, code_notes(tables, code)))
+    write_scorecard(card, tables, csv=docs / "scorecard.csv", md=docs / "scorecard.md", commit=commit, code=code)
     facts = json.loads((docs / "run.json").read_text())
     facts["scorecard_commit"] = commit
     (docs / "run.json").write_text(json.dumps(facts, indent=2) + "\n")

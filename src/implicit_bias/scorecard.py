@@ -15,12 +15,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from .records import tidy
+from .records import tidy, write_table
 
 HOLDS, FAILS, NOT_RUN, NO_DATA = "yes", "no", "not run at this size", "no data"
 NOT_REACHED, DIVERGED, ERROR = "not reached at this size", "diverged", "error"
@@ -236,3 +237,20 @@ def to_markdown(card: pd.DataFrame, commit: str = "", code: dict | None = None, 
         cells = [markdown_cell(row[c]) for c in cols]
         lines.append("| " + " | ".join(cells) + " |")
     return head + "\n".join(lines) + "\n"
+
+
+def write_scorecard(
+    card: pd.DataFrame, tables: dict, *, csv: str | Path, md: str | Path, commit: str, code: dict
+) -> list[str]:
+    """Write a scorecard as ``csv`` and as Markdown ``md`` (:func:`to_markdown`, with the
+    warnings of :func:`code_notes`).
+
+    :param tables: the tables it was judged on, sweep name to ``{"summary": frame, ...}``.
+    :param commit: the checkout's commit.
+    :param code: sweep name to the checkout's code fingerprint for its kind.
+    :returns: the warnings.
+    """
+    notes = code_notes(tables, code)
+    write_table(card, csv)
+    Path(md).write_text(to_markdown(card, commit, code, notes))
+    return notes
