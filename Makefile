@@ -66,8 +66,7 @@ define published_run
 	$(BIN)/snakemake --cores $(CORES) --directory runs/$(1) $(2) $(SNAKEMAKE_ARGS) && \
 	wall=$$(python3 -c "import time; print(time.time() - $$start)") && \
 	if [ -f $(3)/scorecard.csv ]; then \
-	  $(BIN)/python -m implicit_bias.compare runs/$(1) $(3) > runs/$(1)/compare.md; \
-	  $(BIN)/python -m implicit_bias.compare --brief runs/$(1) $(3) > runs/$(1)/compare_brief.md; \
+	  $(BIN)/python -m implicit_bias.compare runs/$(1) $(3) --brief-to runs/$(1)/compare_brief.md > runs/$(1)/compare.md; \
 	fi; \
 	$(BIN)/python -m implicit_bias.publish runs/$(1) $(3) --name "$(4)" --wall-s $$wall
 endef

@@ -144,6 +144,9 @@ def test_a_number_just_outside_its_tolerance_is_named(pair, capsys):
     brief = capsys.readouterr().out
     assert "numbers: 92 of 93 within tolerance; 1 outside" in brief and "method=mf_l1_exact, trial=1" in brief
     assert "OUTSIDE (1)" not in brief and "## Tolerances used" not in brief
+    # One comparison gives both: the full report printed, the brief one written beside it.
+    assert main([str(run), str(published), "--brief-to", str(run / "brief.md")]) == 1
+    assert "OUTSIDE (1)" in capsys.readouterr().out and (run / "brief.md").read_text() == brief
 
 
 def test_a_number_just_inside_its_tolerance_passes(pair):

@@ -747,7 +747,7 @@ def _per_sweep(report: Report) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m implicit_bias.compare RUN_DIR PUBLISHED_DIR [--max-listed N] [--brief]``.
+    """``python -m implicit_bias.compare RUN_DIR PUBLISHED_DIR [--max-listed N] [--brief] [--brief-to FILE]``.
 
     :returns: the exit code: 0 when everything agrees, 1 when a verdict differs, a number is
         outside its tolerance or something is on one side only, 2 when a folder is not a run.
@@ -760,6 +760,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("published", type=Path, help="the run to compare against, the same way")
     parser.add_argument("--max-listed", type=int, default=50, help="list at most this many numbers outside tolerance")
     parser.add_argument("--brief", action="store_true", help="only the headline and what disagrees")
+    parser.add_argument("--brief-to", type=Path, default=None, help="also write the brief report to this file")
     args = parser.parse_args(argv)
     try:
         report = compare_runs(args.run, args.published)
@@ -767,6 +768,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"compare: {exc}", file=sys.stderr)
         return 2
     print(render(report, args.max_listed, brief=args.brief), end="")
+    if args.brief_to is not None:
+        args.brief_to.write_text(render(report, args.max_listed, brief=True))
     return 0 if report.agrees else 1
 
 
