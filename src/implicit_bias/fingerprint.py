@@ -3,7 +3,8 @@
 A compute job runs a kind's ``jobs`` and ``run`` functions and whatever they call. The
 fingerprint covers exactly that part of this package: starting from those functions, it
 follows every name they use to its definition, within a module and across the package's
-imports, and hashes the definitions it reaches (as syntax trees: comments, docstrings and
+imports (a module's, and those a function makes in its body, which bind names for that
+function), and hashes the definitions it reaches (as syntax trees: comments, docstrings and
 formatting do not count; code does). A change to a figure or a claim, or to an engine a
 kind does not use, leaves the kind's fingerprint as it was. Code outside the package
 (torch, NumPy) is not covered.
@@ -25,19 +26,35 @@ ALWAYS = (f"{PACKAGE}.experiments:run_job", f"{PACKAGE}.experiments:Context")
 
 @dataclass
 class _Module:
-    """One module's top-level definitions, imports and other statements."""
+    """One module's top-level definitions, imports and other statements; ``package`` is
+    what its relative imports are relative to."""
 
     name: str
+    package: str
     defs: dict[str, list[ast.AST]] = field(default_factory=dict)
     imports: dict[str, tuple[str, str | None]] = field(default_factory=dict)  # alias -> (module, attribute)
     other: list[ast.AST] = field(default_factory=list)
 
 
-def _is_module(name: str) -> bool:
+def _in_package(module: str) -> bool:
+    return module == PACKAGE or module.startswith(PACKAGE + ".")
+
+
+@functools.cache
+def _spec(name: str):
     try:
-        return importlib.util.find_spec(name) is not None
+        return importlib.util.find_spec(name)
     except (ImportError, ValueError):
+        return None
+
+
+def _is_module(name: str) -> bool:
+    # Finding ``a.b`` imports ``a``: ask only where ``a`` is a package, so that a name in a
+    # plain module (``rpca.dop_descent``) imports nothing (torch, say) to be told it is not.
+    parent = name.rpartition(".")[0]
+    if parent and getattr(_spec(parent), "submodule_search_locations", None) is None:
         return False
+    return _spec(name) is not None
 
 
 def _strip_docstrings(tree: ast.AST) -> ast.AST:
@@ -54,19 +71,25 @@ def _strip_docstrings(tree: ast.AST) -> ast.AST:
     return tree
 
 
-def _add_import(info: _Module, node: ast.Import | ast.ImportFrom, package: str) -> None:
+def _bindings(node: ast.Import | ast.ImportFrom, package: str) -> dict[str, tuple[str, str | None]]:
+    """The names an import statement binds: alias to (module, attribute), attribute None for
+    a module; relative imports are resolved against ``package``."""
+    out: dict[str, tuple[str, str | None]] = {}
     if isinstance(node, ast.Import):
         for alias in node.names:
             # ``import a.b`` binds ``a``; ``import a.b as c`` binds the module ``a.b``.
             name = alias.name if alias.asname else alias.name.split(".")[0]
-            info.imports[alias.asname or name] = (name, None)
-        return
+            out[alias.asname or name] = (name, None)
+        return out
     if node.module == "__future__":
-        return
+        return out
     base = importlib.util.resolve_name("." * node.level + (node.module or ""), package)
     for alias in node.names:
         sub = f"{base}.{alias.name}"
-        info.imports[alias.asname or alias.name] = (sub, None) if _is_module(sub) else (base, alias.name)
+        # Outside the package either form is left out alike; telling them apart would import it.
+        is_module = _in_package(base) and _is_module(sub)
+        out[alias.asname or alias.name] = (sub, None) if is_module else (base, alias.name)
+    return out
 
 
 def _defined_names(node: ast.AST) -> list[str]:
@@ -84,10 +107,10 @@ def _parse(module: str) -> _Module:
     with open(spec.origin) as fh:
         tree = _strip_docstrings(ast.parse(fh.read()))
     package = module if spec.submodule_search_locations else module.rpartition(".")[0]
-    info = _Module(module)
+    info = _Module(module, package)
     for node in tree.body:
         if isinstance(node, (ast.Import, ast.ImportFrom)):
-            _add_import(info, node, package)
+            info.imports.update(_bindings(node, package))
         elif isinstance(
             node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Assign, ast.AnnAssign, ast.AugAssign)
         ):
@@ -112,21 +135,32 @@ def _annotations(node: ast.AST) -> set[int]:
 
 
 def _used(node: ast.AST, info: _Module) -> Iterable[tuple[str, str | None]]:
-    """The (module, name) pairs a definition refers to; name None means a whole module."""
+    """The (module, name) pairs a definition refers to; name None means a whole module.
+
+    An import inside the definition (a function that imports its engine when it runs) binds
+    its names for the whole definition, ahead of the module's own names.
+    """
+    local: dict[str, tuple[str, str | None]] = {}
+    for sub in ast.walk(node):
+        if isinstance(sub, (ast.Import, ast.ImportFrom)):
+            local.update(_bindings(sub, info.package))
+    imports = {**info.imports, **local}
     skip = _annotations(node)
     for sub in ast.walk(node):
         if id(sub) in skip:
             continue
         if isinstance(sub, ast.Attribute) and isinstance(sub.value, ast.Name):
-            target = info.imports.get(sub.value.id)
+            target = imports.get(sub.value.id)
             if target is not None and target[1] is None:
                 yield target[0], sub.attr
                 continue
         if isinstance(sub, ast.Name):
-            if sub.id in info.defs:
+            if sub.id in local:
+                yield local[sub.id]
+            elif sub.id in info.defs:
                 yield info.name, sub.id
-            elif sub.id in info.imports:
-                yield info.imports[sub.id]
+            elif sub.id in imports:
+                yield imports[sub.id]
 
 
 def _reach(roots: Iterable[tuple[str, str | None]]) -> list[str]:
@@ -136,7 +170,7 @@ def _reach(roots: Iterable[tuple[str, str | None]]) -> list[str]:
     stack = list(roots)
     while stack:
         module, name = stack.pop()
-        if (module, name) in seen or not (module == PACKAGE or module.startswith(PACKAGE + ".")):
+        if (module, name) in seen or not _in_package(module):
             continue
         seen.add((module, name))
         info = _parse(module)

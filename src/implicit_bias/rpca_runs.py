@@ -5,7 +5,9 @@ A job's planted problems come from the workflow's seeds (:meth:`Context.trial_se
 draw per trial, so a trial's data do not depend on how trials are batched nor on which
 family runs it; DOP starts from the paper's initialization (Sec. 4.1). The alpha grid of a
 sweep, the job that runs it and the rows at alpha = sqrt(n) are here too, as two families
-sweep the same grid.
+sweep the same grid. So are the learning-rate ratio and the l1 weight of a sweep's
+settings, for figures and captions, which import no torch (the runs import it, and the
+engines, when they start).
 """
 
 from __future__ import annotations
@@ -16,13 +18,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import torch
 
 from .grids import alpha_grid, param_key
-from .rpca import dop_descent, rpca_problem
 from .seeding import trial_rngs
 
 if TYPE_CHECKING:
+    import torch
+
     from .experiments import Context
 
 
@@ -40,6 +42,10 @@ def planted_batch(ctx: Context, s: dict, trials: Iterable[int], *, rank: int, p:
     :returns: ``(X, S, seeds, init_rngs)``; ``X``, ``S`` are ``(B, n, n)`` tensors on the
         context's device; each trial is drawn alone, so batching never changes its data.
     """
+    import torch
+
+    from .rpca import rpca_problem
+
     key = param_key({"n": s["n"], "rank": rank, "p": p})
     Xs, Ss, seeds, init_rngs = [], [], [], []
     for t in trials:
@@ -63,6 +69,8 @@ def dop_init(init_rngs: list, n: int, scale: float, like: torch.Tensor):
     :param like: a tensor whose device and dtype the start takes.
     :returns: ``(U0, g0, h0)``, each ``(B, n, n)``.
     """
+    import torch
+
     U0, g0 = [], []
     for rng in init_rngs:
         U0.append(rng.normal(0.0, scale, (n, n)))
@@ -102,6 +110,24 @@ def sweep_alphas(s: dict) -> list[float]:
     return alpha_grid(s["n"], s["alpha_min"], s["alpha_max"], s["alpha_num"])
 
 
+#: A job whose batch is below this many multiply-adds (problems x steps x n^3, about one
+#: n x n product per step) spends its time starting up, not computing (the smoke size): it
+#: asks for one thread, so that two such jobs run at once.
+SMALL_JOB_WORK = 1e10
+
+
+def batch_threads(s: dict, problems: int) -> int:
+    """The threads a job of ``problems`` robust-PCA problems of the sweep ``s`` can keep busy:
+    two for a batch worth splitting, one below :data:`SMALL_JOB_WORK`."""
+    return 2 if problems * s["steps"] * s["n"] ** 3 >= SMALL_JOB_WORK else 1
+
+
+def alpha_resources(s: dict, job: dict) -> dict:
+    """What an alpha sweep's one job (:func:`alpha_jobs`) asks the scheduler for."""
+    threads = batch_threads(s, len(sweep_alphas(s)) * s["trials"])
+    return {"threads": threads, "mem_mb": 2000, "runtime": 60, "gpu": 0}
+
+
 def alpha_jobs(s: dict) -> list[dict]:
     """The jobs of an alpha sweep: one, every alpha and trial of the grid as one batch.
 
@@ -122,6 +148,10 @@ def dop_over_alphas(ctx: Context, s: dict, alphas: list[float], trials: Iterable
     :param trials: trial indices.
     :returns: ``(X, S, seeds, result)``, ``X``, ``S`` and ``seeds`` per element.
     """
+    import torch
+
+    from .rpca import dop_descent
+
     trials = list(trials)
     X, S, seeds, init_rngs = planted_batch(ctx, s, trials, rank=s["rank"], p=s["p"])
     U0, g0, h0 = dop_init(init_rngs, s["n"], s["init_scale"], X)
@@ -142,6 +172,20 @@ def dop_over_alphas(ctx: Context, s: dict, alphas: list[float], trials: Iterable
         desc=ctx.label(f"dop, {len(alphas)} alphas x {len(trials)} trials"),
     )
     return Xb, Sb, seeds * len(alphas), result
+
+
+def dop_alpha(s: dict) -> float:
+    """DOP's learning-rate ratio of a sweep's settings: ``alpha``, or sqrt(n) where it is
+    null (the paper's choice); the rule of :func:`~implicit_bias.rpca.learning_rate_ratio`,
+    which runs use, here without torch for the figures that state it."""
+    return math.sqrt(s["n"]) if s["alpha"] is None else float(s["alpha"])
+
+
+def pcp_weight(s: dict) -> float:
+    """The l1 weight of principal component pursuit of a sweep's settings: ``lambda``, or
+    1/sqrt(n) where it is null; the rule of :func:`~implicit_bias.apg.pcp_lambda`, which runs
+    use, here without torch for the figures that state it."""
+    return 1.0 / math.sqrt(s["n"]) if s["lambda"] is None else float(s["lambda"])
 
 
 def rows_at_sqrt_n(summary: pd.DataFrame, n: int) -> pd.DataFrame:

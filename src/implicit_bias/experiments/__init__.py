@@ -8,6 +8,10 @@ Each module of this package is one family. It declares, as a module-level ``FAMI
 module of its own kind (:func:`load_family`), so it imports only what that family needs.
 What several families declare alike (:func:`one_job_per`, :func:`fixed_resources`,
 :func:`ranks_at_most_n`) is here.
+
+The families import torch and their engines inside the functions that run jobs, not at the
+top of the module: drawing a figure or judging a claim (a fresh interpreter per job) then
+never pays for them.
 """
 
 from __future__ import annotations
@@ -20,15 +24,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
-import torch
 
 from ..config import suggest
-from ..devices import resolve_device, resolve_dtype
 from ..records import write_table
 from ..scorecard import Claim
 from ..seeding import trial_seed
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass
@@ -267,6 +273,10 @@ def run_job(
         (the wall time of the job, which ran all its trials as one batch; ``batch_size``
         says how many) added.
     """
+    import torch
+
+    from ..devices import resolve_device, resolve_dtype
+
     torch.set_num_threads(max(1, int(threads)))
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
@@ -304,14 +314,13 @@ def draw_figure(module: str, plot: str, tables: dict, out_paths, stamp: str = ""
 
     :param stamp: a line set under the figure (say, that it is not at the papers' settings).
     """
-    from ..plotting import save_figure, stamp_figure, style
+    from ..plotting import save_figures, stamp_figure, style
 
     with style():
         fig = load_family(module).plots[plot].draw(tables)
     if stamp:
         stamp_figure(fig, stamp)
-    for path in out_paths:
-        save_figure(fig, path)
+    save_figures(fig, out_paths)
 
 
 def figures(config: dict) -> dict[str, dict]:

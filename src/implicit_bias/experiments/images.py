@@ -19,8 +19,6 @@ import numpy as np
 import pandas as pd
 
 from ..grids import BOOKKEEPING_KEYS, param_key
-from ..image_data import check_images, load_image, psnr, salt_and_pepper, save_png
-from ..image_recovery import METHODS, RecoveryConfig, recover_image
 from ..plotting import METHOD_COLORS, METHOD_LABELS, figure
 from ..records import tidy
 from ..scorecard import NO_DATA, NOT_REACHED, Claim
@@ -139,6 +137,8 @@ def image_kind(*plots: str) -> Kind:
 
 def image_preflight(s: dict) -> list[tuple[str, str]]:
     """The sweep's images exist in their source, decode, and (in a folder) match their checksums."""
+    from ..image_data import check_images
+
     return [("images", text) for text in check_images(s["images"], s["image_source"], s["image_dir"])]
 
 
@@ -155,6 +155,8 @@ def plateau_gain(iterations, values, steps: int) -> float:
 
 
 def run_image(ctx: Context, job: dict):
+    from ..image_data import load_image, salt_and_pepper, save_png
+
     s = ctx.settings
     image, p, trial = job["image"], float(job["p"]), int(job["trial"])
     clean = load_image(image, s["image_source"], s["image_dir"], s["image_size"], multiple=2 ** s["scales"])
@@ -180,6 +182,9 @@ def run_image(ctx: Context, job: dict):
 
 def _one_run(ctx: Context, clean: np.ndarray, noisy: np.ndarray, *, method: str, width: int, seed: int):
     """One run of a job: its summary row (without the job's columns) and its curves."""
+    from ..image_data import psnr, save_png
+    from ..image_recovery import RecoveryConfig, recover_image
+
     s = ctx.settings
     name = run_name(method, width)
     cfg = RecoveryConfig.from_settings(s, method=method, width=width)
@@ -228,6 +233,10 @@ def _one_run(ctx: Context, clean: np.ndarray, noisy: np.ndarray, *, method: str,
 # ---------------------------------------------------------------------------------------
 
 _WIDTH_STYLES = ((":", "#1f77b4"), ("-", "#000000"), ("--", "#2ca02c"), ("-.", "#9467bd"))
+
+#: The methods in the order the curves draw them: those of
+#: :data:`~implicit_bias.image_recovery.METHODS`, named here, as drawing imports no torch.
+CURVE_METHODS = ("dip", "dip_l1", "dop")
 
 
 def _run_label(method: str, width: int) -> str:
@@ -376,7 +385,7 @@ def _draw_curves(tables):
         ax.set_visible(False)
     for ax, (tab, image, p) in zip(axes.flat, panels, strict=False):
         part = tab["curves"][(tab["curves"]["image"] == image) & (tab["curves"]["p"] == p)]
-        for method in METHODS:
+        for method in CURVE_METHODS:
             run = part[part["method"] == method]
             if run.empty:
                 continue

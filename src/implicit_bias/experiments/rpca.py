@@ -6,18 +6,27 @@ import math
 
 import numpy as np
 import pandas as pd
-import torch
 
 from ..grids import param_key, short_number
 from ..plotting import METHOD_COLORS, METHOD_LABELS, figure, geometric_band, legend_below, mean_band
 from ..records import tidy
-from ..rpca import learning_rate_ratio, mf_l1_descent, relative_error
-from ..rpca_runs import alpha_jobs, curves_frame, dop_over_alphas, planted_batch, rows_at_sqrt_n, sweep_alphas
+from ..rpca_runs import (
+    alpha_jobs,
+    alpha_resources,
+    curves_frame,
+    dop_alpha,
+    dop_over_alphas,
+    planted_batch,
+    rows_at_sqrt_n,
+    sweep_alphas,
+)
 from ..scorecard import NO_DATA, Claim
 from . import Context, Family, Kind, Plot, fixed_resources, one_job_per, ranks_at_most_n
 
 
 def run_alpha(ctx: Context, job: dict):
+    from ..rpca import relative_error
+
     s = ctx.settings
     alphas = [float(short_number(a)) if a != math.sqrt(s["n"]) else a for a in sweep_alphas(s)]
     trials = list(range(s["trials"]))
@@ -55,6 +64,10 @@ def run_alpha(ctx: Context, job: dict):
 
 
 def run_curves(ctx: Context, job: dict):
+    import torch
+
+    from ..rpca import learning_rate_ratio, mf_l1_descent, relative_error
+
     s = ctx.settings
     method = job["method"]
     n, rank = s["n"], s["rank"]
@@ -168,7 +181,7 @@ def _draw_curves(tables):
 def _caption_curves(settings):
     ((sweep, s),) = settings.items()
     trials = s["trials"]
-    alpha = learning_rate_ratio(s["alpha"], s["n"])
+    alpha = dop_alpha(s)
     return (
         f"Learning curves of robust PCA (sweep {sweep}; You et al. 2020, Fig. 1a): relative "
         f"error of X against iteration for MF-l1 with the exact rank {s['rank']} and with "
@@ -251,7 +264,7 @@ FAMILY = Family(
             jobs=alpha_jobs,
             run=run_alpha,
             plots=("alpha_sweep",),
-            resources=fixed_resources(threads=2, mem_mb=2000, runtime=60),
+            resources=alpha_resources,
             checks=ranks_at_most_n("rank"),
         ),
         "rpca_curves": Kind(

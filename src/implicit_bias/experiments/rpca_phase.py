@@ -10,25 +10,24 @@ import math
 
 import numpy as np
 import pandas as pd
-import torch
 
-from ..apg import apg_rpca, pcp_lambda
-from ..convex import pcp
-from ..devices import resolve_dtype
 from ..grids import param_key
 from ..plotting import figure
 from ..records import tidy
-from ..rpca import dop_descent, learning_rate_ratio, relative_error
-from ..rpca_runs import dop_init, planted_batch
+from ..rpca_runs import batch_threads, dop_alpha, dop_init, pcp_weight, planted_batch
 from ..scorecard import NO_DATA, Claim
 from . import Context, Family, Kind, Plot, ranks_at_most_n
 
 
 def _alpha(s: dict) -> float:
+    from ..rpca import learning_rate_ratio
+
     return learning_rate_ratio(s["alpha"], s["n"])
 
 
 def _lambda(s: dict) -> float:
+    from ..apg import pcp_lambda
+
     return pcp_lambda(s["lambda"], s["n"])
 
 
@@ -52,13 +51,15 @@ ONE_THREAD_METHODS = ("pcp",)
 
 def row_resources(s: dict, job: dict) -> dict:
     """What one job of rows asks the scheduler for: one thread for a one-thread solver's
-    rows, two for the others' batches.
+    rows, two for the others' batches unless they are too small to use them
+    (:func:`~implicit_bias.rpca_runs.batch_threads`).
 
     :param s: the sweep's settings.
     :param job: the job's parameters (:func:`row_jobs`).
     :returns: ``threads``, ``mem_mb``, ``runtime`` (minutes) and ``gpu``.
     """
-    threads = 1 if job["method"] in ONE_THREAD_METHODS else 2
+    problems = len(_job_ranks(s, job)) * len(s["ps"]) * s["trials"]
+    threads = 1 if job["method"] in ONE_THREAD_METHODS else batch_threads(s, problems)
     return {"threads": threads, "mem_mb": 2000, "runtime": 120, "gpu": 0}
 
 
@@ -70,6 +71,8 @@ def _job_ranks(s: dict, job: dict) -> list[int]:
 def _row_problems(ctx: Context, s: dict, ranks: list[int], trials):
     """Every (rank, p, trial) problem of some rows of the grid, stacked:
     ``(X, S, seeds, init_rngs, ranks, ps)``, the last four per problem."""
+    import torch
+
     Xs, Ss, seeds, rngs, rows, ps = [], [], [], [], [], []
     for rank in ranks:
         for p in s["ps"]:
@@ -84,6 +87,9 @@ def _row_problems(ctx: Context, s: dict, ranks: list[int], trials):
 
 
 def _by_dop(ctx: Context, s: dict, X, Y, init_rngs, label: str):
+    from ..devices import resolve_dtype
+    from ..rpca import dop_descent
+
     alpha = _alpha(s)
     # The engine's own floating point (dop_dtype; null: the configuration's dtype).
     dtype = resolve_dtype(s["dop_dtype"]) if s["dop_dtype"] else Y.dtype
@@ -103,12 +109,20 @@ def _by_dop(ctx: Context, s: dict, X, Y, init_rngs, label: str):
 
 
 def _by_apg(ctx: Context, s: dict, X, Y, init_rngs, label: str):
+    import torch
+
+    from ..apg import apg_rpca
+
     res = apg_rpca(Y, _lambda(s), tol=s["apg_tol"], max_iter=s["apg_max_iter"])
     per_trial = {"iterations": res.iterations.cpu().numpy(), "converged": res.converged.cpu().numpy()}
     return res.X, res.S, ~torch.isfinite(res.residual).cpu().numpy(), {"lambda": _lambda(s)}, per_trial
 
 
 def _by_pcp(ctx: Context, s: dict, X, Y, init_rngs, label: str):
+    import torch
+
+    from ..convex import pcp
+
     # The exact convex program, solved in float64 to a certified duality gap.
     res = pcp(Y.double(), _lambda(s), tol=s["pcp_tol"], max_iter=s["pcp_max_iter"])
     per_trial = {
@@ -125,6 +139,8 @@ SOLVERS = {"dop": _by_dop, "apg": _by_apg, "pcp": _by_pcp}
 
 
 def run_row(ctx: Context, job: dict):
+    from ..rpca import relative_error
+
     s = ctx.settings
     method, ranks = job["method"], _job_ranks(s, job)
     if method not in SOLVERS:
@@ -187,7 +203,7 @@ def _draw(tables):
     methods = [m for m in ("apg", "dop") if m in set(summary["method"])]
     exact = success_grid(summary, "pcp") if "pcp" in set(summary["method"]) else None
     fig, axes = figure(len(methods), 1, width=3.0, height=2.9, sharey=True, gridspec_kw={"wspace": 0.08})
-    titles = {"apg": f"APG (convex), $\\lambda = {_lambda(s):.3g}$", "dop": f"DOP, $\\alpha = {_alpha(s):.3g}$"}
+    titles = {"apg": f"APG (convex), $\\lambda = {pcp_weight(s):.3g}$", "dop": f"DOP, $\\alpha = {dop_alpha(s):.3g}$"}
     mesh = None
     for ax, method in zip(axes[0], methods, strict=True):
         ranks, ps, frac = success_grid(summary, method)
@@ -220,9 +236,9 @@ def _caption(settings):
         f"axis ({len(s['ranks'])} values from {min(s['ranks'])} to {max(s['ranks'])}), "
         f"corruption p on the horizontal axis ({len(s['ps'])} values from {min(s['ps']):g} "
         f"to {max(s['ps']):g}), n = {s['n']}. Left: the convex program "
-        f"min ||X||_* + lambda ||S||_1 s.t. X + S = Y with lambda = {_lambda(s):.3g}, solved "
+        f"min ||X||_* + lambda ||S||_1 s.t. X + S = Y with lambda = {pcp_weight(s):.3g}, solved "
         f"by accelerated proximal gradient with continuation (Lin et al. 2009; tolerance "
-        f"{s['apg_tol']:g}). Right: DOP with alpha = {_alpha(s):.3g}, {s['steps']} steps of "
+        f"{s['apg_tol']:g}). Right: DOP with alpha = {dop_alpha(s):.3g}, {s['steps']} steps of "
         f"size tau = {s['lr']:g}, initialization scale {s['init_scale']:g}. The orange line (where "
         f"run) is the 50% success line of the same convex program solved to a certified optimum "
         f"(relative duality gap {s['pcp_tol']:g}). All methods see the same problems."

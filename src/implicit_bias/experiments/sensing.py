@@ -4,18 +4,20 @@ Figs. 1-3) and their restarted Algorithm 1 against plain gradient descent (Fig. 
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import torch
 
 from ..grids import param_key, short_number
 from ..plotting import METHOD_COLORS, METHOD_LABELS, figure, mean_band
 from ..records import tidy
 from ..scorecard import NO_DATA, Claim
 from ..seeding import numpy_rng, trial_rngs
-from ..sensing import random_factor, restarted_descent, sensing_descent, sensing_problem
 from . import Context, Family, Kind, Plot, fixed_resources, one_job_per, ranks_at_most_n
+
+if TYPE_CHECKING:
+    import torch
 
 #: One colour per initialization rank in the init-norm figure (low rank warm, high rank cold).
 RANK_COLORS = ["#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e"]
@@ -40,6 +42,10 @@ def sensing_batch(ctx: Context, s: dict, trials):
     :returns: ``(A, b, X, data_seeds)``; ``A`` is ``(m, n, n)`` when shared, else
         ``(T, m, n, n)``, and ``b``, ``X`` match.
     """
+    import torch
+
+    from ..sensing import sensing_problem
+
     job = problem_key(s)
     to = dict(device=ctx.device, dtype=ctx.dtype)
     data_trials = [0] if s["shared_data"] else list(trials)
@@ -110,6 +116,10 @@ def _job_steps(s: dict, init_norm: float, lr: float) -> int:
 
 
 def run_init(ctx: Context, job: dict):
+    import torch
+
+    from ..sensing import random_factor, sensing_descent
+
     s = ctx.settings
     norm, lr = float(job["init_norm"]), float(job["lr"])
     steps = _job_steps(s, norm, lr)
@@ -206,6 +216,10 @@ def restart_checks(s: dict) -> list[tuple[str, str]]:
 
 
 def run_restart(ctx: Context, job: dict):
+    import torch
+
+    from ..sensing import random_factor, restarted_descent, sensing_descent
+
     s = ctx.settings
     method = job["method"]
     trials = list(range(s["trials"]))

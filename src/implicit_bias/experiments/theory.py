@@ -8,23 +8,14 @@ import math
 
 import numpy as np
 import pandas as pd
-import torch
 
-from ..convex import commuting_sensing_lp, psd_pcp
 from ..grids import param_key
 from ..plotting import figure, geometric_band, mean_band
 from ..records import tidy
-from ..rpca import relative_error
-from ..rpca_runs import alpha_jobs, curves_frame, dop_over_alphas, rows_at_sqrt_n, sweep_alphas
+from ..rpca_runs import alpha_jobs, alpha_resources, curves_frame, dop_over_alphas, rows_at_sqrt_n, sweep_alphas
 from ..scorecard import NO_DATA, Claim
 from ..seeding import trial_rngs
-from ..theory import (
-    commuting_sensing_problem,
-    preconditioned_descent,
-    sensing_dop_descent,
-    weighted_min_norm,
-)
-from . import Context, Family, Kind, Plot, fixed_resources, one_job_per, ranks_at_most_n
+from . import Context, Family, Kind, Plot, fixed_resources, ranks_at_most_n
 
 # ---------------------------------------------------------------------------------------
 # Theorem 1: commuting measurements
@@ -43,80 +34,96 @@ def _rel_distance(parts, refs) -> float:
     return math.sqrt(num / den) if den > 0 else math.sqrt(num)
 
 
+def theorem1_jobs(s: dict) -> list[dict]:
+    """One job: every trial, and every (alpha, gamma) pair of each, as one batch (the
+    problems are small, so the time goes to per-step overhead, which one batch shares)."""
+    return [{"trials": s["trials"]}]
+
+
 def run_theorem1(ctx: Context, job: dict):
+    import torch
+
+    from ..convex import commuting_sensing_lp
+    from ..theory import commuting_sensing_problem, sensing_dop_descent
+
     s = ctx.settings
-    trial = int(job["trial"])
-    seed = ctx.trial_seed(_sensing_problem_key(s), trial)
-    (rng,) = trial_rngs(seed, 1)
-    inst = commuting_sensing_problem(s["n"], s["m"], s["rank"], s["p"], rng, s["outlier_std"])
+    trials = range(int(job["trials"]))
+    seeds = [ctx.trial_seed(_sensing_problem_key(s), trial) for trial in trials]
+    insts = [
+        commuting_sensing_problem(s["n"], s["m"], s["rank"], s["p"], trial_rngs(seed, 1)[0], s["outlier_std"])
+        for seed in seeds
+    ]
     alphas = [float(a) for a in s["alphas"]]
     gammas = [float(g) for g in s["gammas"]]
     pairs = [(a, g) for a in alphas for g in gammas]
     to = dict(device=ctx.device, dtype=ctx.dtype)
     res = sensing_dop_descent(
-        torch.from_numpy(inst.A).to(**to)[None],
-        torch.from_numpy(inst.y).to(**to)[None],
+        torch.from_numpy(np.stack([inst.A for inst in insts])).to(**to),
+        torch.from_numpy(np.stack([inst.y for inst in insts])).to(**to),
         torch.tensor([g for _, g in pairs], **to),
         torch.tensor([a for a, _ in pairs], **to),
         s["lr"],
         s["steps"],
         record_every=s["record_every"],
-        desc=ctx.label(f"trial {trial}: {len(pairs)} (alpha, gamma) pairs"),
+        desc=ctx.label(f"{len(insts)} trials x {len(pairs)} (alpha, gamma) pairs"),
     )
-    # The convex program is an LP for commuting measurements (convex.commuting_sensing_lp).
-    convex = {a: commuting_sensing_lp(inst.eigenvalues, inst.y, 1.0 / a) for a in alphas}
-    X_convex = {a: (inst.basis * sol.x) @ inst.basis.T for a, sol in convex.items()}
-    X = res.X[0].cpu().double().numpy()
-    S = res.S[0].cpu().double().numpy()
-    curves = {k: v[:, 0].cpu().double().numpy() for k, v in res.curves.items()}
+    X_all = res.X.cpu().double().numpy()
+    S_all = res.S.cpu().double().numpy()
+    curves_all = {k: v.cpu().double().numpy() for k, v in res.curves.items()}
     its = res.iterations.cpu().numpy()
-    x_norm = np.linalg.norm(inst.X)
     rows, frames = [], []
-    for k, (alpha, gamma) in enumerate(pairs):
-        sol = convex[alpha]
-        # The feasible point (X, y - A(X)): its objective is >= the optimum, so the gap is
-        # a one-sided, sign-definite measure even before the residual has vanished.
-        s_feasible = inst.y - np.einsum("aij,ij->a", inst.A, X[k])
-        objective = float(np.trace(X[k]) + np.abs(s_feasible).sum() / alpha)
-        rows.append(
-            {
-                "method": "dop",
-                "job": param_key({"trial": trial}),
-                "trial": trial,
-                "seed": seed,
-                "n": s["n"],
-                "m": s["m"],
-                "rank": s["rank"],
-                "p": s["p"],
-                "alpha": alpha,
-                "lambda": 1.0 / alpha,
-                "gamma": gamma,
-                "steps": s["steps"],
-                "lr": s["lr"],
-                "objective": objective,
-                "objective_convex": sol.value,
-                "objective_gap": (objective - sol.value) / abs(sol.value),
-                "residual": curves["residual"][-1, k],
-                "dist_convex": _rel_distance((X[k], S[k]), (X_convex[alpha], sol.s)),
-                "rel_err_X": float(np.linalg.norm(X[k] - inst.X) / x_norm),
-                "rel_err_X_convex": float(np.linalg.norm(X_convex[alpha] - inst.X) / x_norm),
-                "convex_solved": sol.success,
-                "diverged": bool(res.diverged[0, k]),
-            }
-        )
-        frames.append(
-            pd.DataFrame(
+    for t, (trial, seed, inst) in enumerate(zip(trials, seeds, insts, strict=True)):
+        # The convex program is an LP for commuting measurements (convex.commuting_sensing_lp).
+        convex = {a: commuting_sensing_lp(inst.eigenvalues, inst.y, 1.0 / a) for a in alphas}
+        X_convex = {a: (inst.basis * sol.x) @ inst.basis.T for a, sol in convex.items()}
+        X, S = X_all[t], S_all[t]
+        curves = {k: v[:, t] for k, v in curves_all.items()}
+        x_norm = np.linalg.norm(inst.X)
+        for k, (alpha, gamma) in enumerate(pairs):
+            sol = convex[alpha]
+            # The feasible point (X, y - A(X)): its objective is >= the optimum, so the gap is
+            # a one-sided, sign-definite measure even before the residual has vanished.
+            s_feasible = inst.y - np.einsum("aij,ij->a", inst.A, X[k])
+            objective = float(np.trace(X[k]) + np.abs(s_feasible).sum() / alpha)
+            rows.append(
                 {
                     "method": "dop",
-                    "alpha": alpha,
-                    "gamma": gamma,
+                    "job": param_key(job),
                     "trial": trial,
-                    "iteration": its,
-                    "residual": curves["residual"][:, k],
-                    "objective_gap": (curves["objective_feasible"][:, k] - sol.value) / abs(sol.value),
+                    "seed": seed,
+                    "n": s["n"],
+                    "m": s["m"],
+                    "rank": s["rank"],
+                    "p": s["p"],
+                    "alpha": alpha,
+                    "lambda": 1.0 / alpha,
+                    "gamma": gamma,
+                    "steps": s["steps"],
+                    "lr": s["lr"],
+                    "objective": objective,
+                    "objective_convex": sol.value,
+                    "objective_gap": (objective - sol.value) / abs(sol.value),
+                    "residual": curves["residual"][-1, k],
+                    "dist_convex": _rel_distance((X[k], S[k]), (X_convex[alpha], sol.s)),
+                    "rel_err_X": float(np.linalg.norm(X[k] - inst.X) / x_norm),
+                    "rel_err_X_convex": float(np.linalg.norm(X_convex[alpha] - inst.X) / x_norm),
+                    "convex_solved": sol.success,
+                    "diverged": bool(res.diverged[t, k]),
                 }
             )
-        )
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "method": "dop",
+                        "alpha": alpha,
+                        "gamma": gamma,
+                        "trial": trial,
+                        "iteration": its,
+                        "residual": curves["residual"][:, k],
+                        "objective_gap": (curves["objective_feasible"][:, k] - sol.value) / abs(sol.value),
+                    }
+                )
+            )
     return tidy(rows), pd.concat(frames, ignore_index=True)
 
 
@@ -142,6 +149,10 @@ def weighted_checks(s: dict) -> list[tuple[str, str]]:
 
 
 def run_weighted(ctx: Context, job: dict):
+    import torch
+
+    from ..theory import preconditioned_descent, weighted_min_norm
+
     s = ctx.settings
     rows_, dim = s["rows"], s["dim"]
     ratios = [float(r) for r in s["weight_ratios"]]
@@ -223,6 +234,11 @@ def run_weighted(ctx: Context, job: dict):
 
 
 def run_alpha_lambda(ctx: Context, job: dict):
+    import torch
+
+    from ..convex import psd_pcp
+    from ..rpca import relative_error
+
     s = ctx.settings
     alphas = sweep_alphas(s)
     trials = list(range(s["trials"]))
@@ -539,7 +555,7 @@ def _weight_ratios(s: dict) -> list[float]:
 FAMILY = Family(
     kinds={
         "theory_theorem1": Kind(
-            jobs=one_job_per(trial="trials"),
+            jobs=theorem1_jobs,
             run=run_theorem1,
             plots=("theory_theorem1",),
             resources=fixed_resources(mem_mb=1000, runtime=60),
@@ -556,7 +572,7 @@ FAMILY = Family(
             jobs=alpha_jobs,
             run=run_alpha_lambda,
             plots=("theory_alpha_lambda",),
-            resources=fixed_resources(threads=2, mem_mb=2000, runtime=60),
+            resources=alpha_resources,
             checks=ranks_at_most_n("rank"),
         ),
     },
