@@ -50,3 +50,24 @@ def test_map_chunks_keeps_order_uses_threads_and_restores_thread_count():
     assert len(seen_threads) == 2 and seen_counts == {1}
     assert torch.get_num_threads() == before
     assert map_chunks(lambda s: s.start, chunk_slices(9, 3), "cpu", workers=1) == [0, 3, 6]
+
+
+def test_numpy_blas_threads_sets_and_restores_the_count():
+    from threadpoolctl import threadpool_info
+
+    from implicit_bias.batching import numpy_blas_controllable, numpy_blas_threads
+
+    def counts():
+        return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+
+    if not numpy_blas_controllable():
+        with numpy_blas_threads(1):  # nothing to set: a no-op
+            pass
+        pytest.skip("no BLAS whose thread count can be set is loaded")
+    before = counts()
+    with numpy_blas_threads(1):
+        assert set(counts()) == {1}
+    assert counts() == before
+    with pytest.raises(RuntimeError), numpy_blas_threads(1):
+        raise RuntimeError
+    assert counts() == before

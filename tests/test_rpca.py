@@ -216,3 +216,32 @@ def test_run_job_writes_contract_columns(tmp_path):
     assert (tmp_path / "summary.csv").exists() and (tmp_path / "curves.csv").exists()
     assert set(curves["iteration"]) == {0, 100, 200, 300}
     np.testing.assert_allclose(summary["lambda"], 1.0 / summary["alpha"])
+
+
+@pytest.mark.parametrize("n,B", [(8, 1), (8, 5), (100, 1), (100, 3)])
+def test_dop_dispatch_by_shape_gives_the_batched_torch_result(n, B):
+    """Every path the engine may take for a shape (NumPy's products from n = 100 on CPU, one
+    thread or several) gives the result of torch's batched products, to rounding."""
+    from implicit_bias.batching import numpy_blas_controllable
+    from implicit_bias.rpca import NUMPY_PRODUCTS_MIN_N, dop_plan
+
+    plan = dop_plan(n, n, B, torch.float64, "cpu")
+    large = n >= NUMPY_PRODUCTS_MIN_N
+    assert plan.products == ("numpy" if large and numpy_blas_controllable() else "torch")
+    assert plan.threads == min(torch.get_num_threads(), -(-B // plan.chunk))
+    if plan.threads == 1 and not large:
+        assert plan.torch_threads == plan.blas_threads == 1  # a lone small chunk: one thread
+    assert dop_plan(n, n, B, torch.float64, "meta").products == "torch"
+    assert dop_plan(n, n, B, torch.float32, "cpu").products == "torch"  # float32: torch's kernels
+    U, g, _, Y = _random_state(B=B, n=n, k=n, seed=9)
+    U, g = 1e-2 * U, 1e-2 * g
+    kw = dict(steps=6, record_every=3, X_true=Y, S_true=Y)
+    ref = dop_descent(Y, U, g, g.clone(), math.sqrt(n), 1e-3, products="torch", chunk=B, **kw)
+    for products in (None, "numpy"):
+        res = dop_descent(Y, U, g, g.clone(), math.sqrt(n), 1e-3, products=products, **kw)
+        torch.testing.assert_close(res.X, ref.X, rtol=1e-10, atol=1e-12)
+        torch.testing.assert_close(res.S, ref.S, rtol=1e-10, atol=1e-12)
+        for k in ref.curves:
+            torch.testing.assert_close(res.curves[k], ref.curves[k], rtol=1e-10, atol=1e-12)
+    with pytest.raises(ValueError, match="products"):
+        dop_descent(Y, U, g, g.clone(), 1.0, 1e-3, steps=1, products="blas")

@@ -9,17 +9,24 @@ shared among as many Python threads as torch has intra-op threads, each chunk's 
 running single-threaded (torch releases the GIL inside its kernels). Every trial is
 computed alone from its own data, so no result depends on the chunking or thread count.
 On GPUs the whole batch runs as one chunk, so that each kernel launch does the most work.
+
+A solver may also compute some products with NumPy, whose BLAS (OpenBLAS in NumPy's
+wheels) keeps its own thread pool: :func:`numpy_blas_threads` sets it for the duration
+(through threadpoolctl), so that chunks on several threads each call it on one thread.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
+import numpy as np
 import torch
+from threadpoolctl import threadpool_info, threadpool_limits
 
 T = TypeVar("T")
 
@@ -106,3 +113,22 @@ def map_chunks(
         return [fn(s) for s in slices]
     with _THREADS_LOCK, _single_threaded_kernels(), ThreadPoolExecutor(workers) as pool:
         return list(pool.map(fn, slices))
+
+
+@functools.cache
+def numpy_blas_controllable() -> bool:
+    """Whether :func:`numpy_blas_threads` can set the thread count of NumPy's BLAS (a BLAS
+    that threadpoolctl knows is loaded)."""
+    np.ones((2, 2)) @ np.ones((2, 2))  # NumPy's BLAS is loaded by now
+    return any(pool["user_api"] == "blas" for pool in threadpool_info())
+
+
+@contextlib.contextmanager
+def numpy_blas_threads(count: int):
+    """NumPy's BLAS on ``count`` threads for the duration (process-wide, like torch's thread
+    count; threadpoolctl); nothing changes where :func:`numpy_blas_controllable` is False.
+
+    :param count: threads, at least 1.
+    """
+    with threadpool_limits(limits=max(1, int(count)), user_api="blas"):
+        yield

@@ -11,13 +11,21 @@ learning-rate ratios, grid points), so one call runs many independent problems.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from .batching import batch_chunk, chunk_slices, map_chunks
+from .batching import (
+    batch_chunk,
+    chunk_slices,
+    map_chunks,
+    numpy_blas_controllable,
+    numpy_blas_threads,
+    single_threaded,
+)
 from .descent import DescentResult, Recorder, check_descent_args, record_steps
 from .progress import progress_bar
 
@@ -107,6 +115,7 @@ def dop_descent(
     S_true: torch.Tensor | None = None,
     desc: str | None = None,
     chunk: int | None = None,
+    products: str | None = None,
 ) -> DescentResult:
     r"""Gradient descent with discrepant learning rates on the DOP loss (paper eq. 6).
 
@@ -130,6 +139,8 @@ def dop_descent(
     :param desc: progress-bar label; None for no bar.
     :param chunk: how many batch elements run together; None chooses by device (see
         :func:`batch_chunk`). Results do not depend on it.
+    :param products: what computes the two products of a step, ``"torch"`` or ``"numpy"``
+        (CPU only); None chooses by shape (see :func:`dop_plan`). Results agree to rounding.
     :returns: a :class:`DescentResult`; non-finite runs are flagged, not raised.
     """
     check_descent_args(lr, steps)
@@ -143,14 +154,17 @@ def dop_descent(
         raise ValueError(f"alpha must be a scalar or have one value per batch element ({B})")
     if bool((alpha_t <= 0).any()):
         raise ValueError("alpha must be > 0")
-    if chunk is None:
-        chunk = batch_chunk(U0.shape[-2] * max(U0.shape[-1], Y.shape[-1]), Y.dtype, Y.device, B)
+    plan = dop_plan(Y.shape[-1], U0.shape[-1], B, Y.dtype, Y.device, chunk=chunk, products=products)
     # Chunks run to the end one by one (a chunk's state stays in cache from step to step)
     # and, on CPU, on all threads at once; see :mod:`implicit_bias.batching`.
-    slices = chunk_slices(B, chunk)
+    slices = chunk_slices(B, plan.chunk)
     names = ["loss"] + (["rel_err_X"] if X_true is not None else []) + (["rel_err_S"] if S_true is not None else [])
     marks = record_steps(steps, record_every)
-    with progress_bar(steps * len(slices), desc) as bar:
+    with progress_bar(steps * len(slices), desc) as bar, contextlib.ExitStack() as threads:
+        if plan.products == "numpy":
+            threads.enter_context(numpy_blas_threads(plan.blas_threads))
+        if Y.device.type == "cpu" and plan.threads == 1 and plan.torch_threads == 1:
+            threads.enter_context(single_threaded())
         parts = map_chunks(
             lambda c: _dop_chunk(
                 Y[c],
@@ -165,9 +179,11 @@ def dop_descent(
                 X_true=None if X_true is None else X_true[c],
                 S_true=None if S_true is None else S_true[c],
                 bar=bar,
+                numpy_products=plan.products == "numpy",
             ),
             slices,
             Y.device,
+            plan.threads,
         )
     # A chunk whose runs all blew up stops early: its curves are NaN from there on.
     filled = max(len(p.iterations) for p in parts)
@@ -181,9 +197,89 @@ def dop_descent(
     )
 
 
-def _dop_chunk(Y, U0, g0, h0, alpha_t, *, lr, steps, record_every, names, X_true, S_true, bar):
+#: The smallest n whose DOP products go to NumPy's BLAS on CPU (:func:`dop_plan`).
+NUMPY_PRODUCTS_MIN_N = 100
+
+
+@dataclass(frozen=True)
+class DopPlan:
+    """How :func:`dop_descent` runs a batch.
+
+    :ivar chunk: batch elements per chunk.
+    :ivar threads: Python threads the chunks are shared among (:func:`map_chunks`).
+    :ivar torch_threads: threads of each chunk's torch kernels.
+    :ivar blas_threads: threads of each chunk's NumPy products (with ``products="numpy"``).
+    :ivar products: ``"torch"`` or ``"numpy"``: what computes a step's two products.
+    """
+
+    chunk: int
+    threads: int
+    torch_threads: int
+    blas_threads: int
+    products: str
+
+
+def dop_plan(
+    n: int,
+    k: int,
+    batch: int,
+    dtype: torch.dtype,
+    device: torch.device | str,
+    *,
+    chunk: int | None = None,
+    products: str | None = None,
+) -> DopPlan:
+    """How to run a DOP batch of ``batch`` problems with ``Y`` of ``n x n`` and ``U`` of ``n x k``.
+
+    On CPU a step is two products (``U U^T`` and ``T U``) and a few passes over ``n x n``
+    buffers. For ``n >= NUMPY_PRODUCTS_MIN_N`` in float64 the products dominate, and NumPy's
+    BLAS computes them faster than torch's: OpenBLAS computes ``U U^T`` as a symmetric
+    product (half the flops) and, on the machines measured (benchmarks/bench_rpca.py), its
+    general products are faster too; so they go to NumPy there, where its thread count can
+    be set. In float32, and below that size, torch's batched kernels were as fast or faster. Several
+    chunks share the threads, one thread each. A lone chunk (a batch of one) of small
+    problems runs on one thread (splitting a 50 x 50 product among threads costs more than
+    it saves, and much more on a busy machine); one of large problems gives all of torch's
+    threads to its products, and its other passes one thread when NumPy computes the
+    products (two thread pools spinning on the same cores slow each other down).
+    Off the CPU: the whole batch as one chunk, torch's products.
+
+    :param chunk: batch elements per chunk; None: :func:`batch_chunk`.
+    :param products: ``"torch"``, ``"numpy"`` (CPU only) or None (by shape, as above).
+    :returns: the plan.
+    """
+    if products not in (None, "torch", "numpy"):
+        raise ValueError(f"products must be 'torch', 'numpy' or None, got {products!r}")
+    cpu = torch.device(device).type == "cpu"
+    if products == "numpy" and not (cpu and dtype in (torch.float32, torch.float64)):
+        raise ValueError("NumPy's products need float32 or float64 tensors on the CPU")
+    if chunk is None:
+        chunk = batch_chunk(n * max(n, k), dtype, device, batch)
+    count = len(chunk_slices(batch, chunk))
+    if products is None:
+        fits = cpu and dtype == torch.float64 and n >= NUMPY_PRODUCTS_MIN_N
+        products = "numpy" if fits and numpy_blas_controllable() else "torch"
+    if not cpu:
+        return DopPlan(chunk, 1, torch.get_num_threads(), 1, products)
+    every = torch.get_num_threads()
+    threads = max(1, min(every, count))
+    if threads > 1 or n < NUMPY_PRODUCTS_MIN_N:
+        return DopPlan(chunk, threads, 1, 1, products)
+    if products == "numpy":
+        return DopPlan(chunk, 1, 1, every, products)
+    return DopPlan(chunk, 1, every, 1, products)
+
+
+def _numpy_gram(U: torch.Tensor, out: torch.Tensor) -> None:
+    """``out = U U^T`` by NumPy, which takes a matrix times its own transpose as BLAS syrk."""
+    u = U.detach().numpy()
+    np.matmul(u, u.transpose(0, 2, 1), out=out.detach().numpy())
+
+
+def _dop_chunk(Y, U0, g0, h0, alpha_t, *, lr, steps, record_every, names, X_true, S_true, bar, numpy_products=False):
     """:func:`dop_descent` on one chunk of the batch; its curves keep every recorded row
-    (NaN where the chunk stopped early), so that chunks concatenate."""
+    (NaN where the chunk stopped early), so that chunks concatenate. With
+    ``numpy_products`` NumPy computes the step's two products (into the work buffers)."""
     B = Y.shape[0]
     U, g, h = U0.clone(), g0.clone(), h0.clone()
     # Work buffers, allocated once: the loop below runs in place, so a step allocates
@@ -198,10 +294,9 @@ def _dop_chunk(Y, U0, g0, h0, alpha_t, *, lr, steps, record_every, names, X_true
     neg_Y = -Y
 
     def record(k, R):
-        X = U @ U.mT
         m = {"loss": 0.25 * (R * R).sum(dim=(-2, -1))}
         if X_true is not None:
-            m["rel_err_X"] = relative_error(X, X_true)
+            m["rel_err_X"] = relative_error(U @ U.mT, X_true)
         if S_true is not None:
             m["rel_err_S"] = relative_error(g * g - h * h, S_true)
         rec.put(k, **m)
@@ -210,9 +305,15 @@ def _dop_chunk(Y, U0, g0, h0, alpha_t, *, lr, steps, record_every, names, X_true
     steps_run = 0
     for k in range(steps + 1):
         # R = U U^T + g*g - h*h - Y
-        torch.addcmul(neg_Y, g, g, out=R)
-        R.addcmul_(h, h, value=-1.0)
-        R.baddbmm_(U, U.mT)
+        if numpy_products:
+            _numpy_gram(U, R)
+            R.add_(neg_Y)
+            R.addcmul_(g, g)
+            R.addcmul_(h, h, value=-1.0)
+        else:
+            torch.addcmul(neg_Y, g, g, out=R)
+            R.addcmul_(h, h, value=-1.0)
+            R.baddbmm_(U, U.mT)
         if rec.wants(k):
             loss = record(k, R)
             # The only host synchronisation: at recorded steps, to stop runs that blew up.
@@ -224,7 +325,11 @@ def _dop_chunk(Y, U0, g0, h0, alpha_t, *, lr, steps, record_every, names, X_true
             break
         # U <- U - tau/2 (R + R^T) U
         torch.add(R, R.mT, out=T)
-        torch.baddbmm(U, T, U, alpha=-0.5 * lr, out=U_next)
+        if numpy_products:
+            np.matmul(T.numpy(), U.detach().numpy(), out=U_next.numpy())
+            torch.add(U, U_next, alpha=-0.5 * lr, out=U_next)
+        else:
+            torch.baddbmm(U, T, U, alpha=-0.5 * lr, out=U_next)
         U, U_next = U_next, U
         # g <- g - alpha tau R*g,  h <- h + alpha tau R*h
         if per_element:
