@@ -36,13 +36,16 @@ flops), so U U^T is counted at the best of general and symmetric. Roofline rate 
 steps/s) = 1 / (best time of one U U^T + best time of one T U): the rate of an engine whose
 steps cost only their two products, each computed the fastest way measured here.
 
-Part 2, the DOP scaling table (skipped with ``--skip-scaling``): every n in ``--sizes`` x
-batch in ``--batches`` x type in ``--dtypes``, on problems of the row's kind (p cycling
-through its 25 values, rank in the proportion ``--rank`` / ``--n`` to n). Per cell, in
-problem-steps/s: the engine; the loop in this process over every problem of the cell; the
-process loops over every problem, split evenly (with batch < P some workers idle); the
-roofline. Every side's steps (or repetitions) are chosen by timing: multiplied by 4 until
-a run takes a tenth of ``--cell-seconds``, then scaled to take about ``--cell-seconds``
+Part 2, the DOP scaling table (skipped with ``--skip-scaling``; Part 1 skipped with
+``--skip-row``): every n in ``--sizes`` x batch in ``--batches`` x type in ``--dtypes``, on
+problems of the row's kind (p cycling through its 25 values, rank in the proportion
+``--rank`` / ``--n`` to n). Per cell, in problem-steps/s: the engine; the loop in this
+process over every problem of the cell; the process loops over every problem, split evenly
+(with batch < P some workers idle); the roofline. With ``--loop-problems M`` the loops run
+the first min(batch, M) problems (the process loops min(batch, P x ceil(M / P))), which
+bounds the time of the largest cells; their rates are per problem-step all the same.
+Every side's steps (or repetitions) are chosen by timing, after one warm-up run:
+multiplied by 4 until a run takes a tenth of ``--cell-seconds``, then scaled to take about ``--cell-seconds``
 (a quarter of that for each of the roofline's eight product timings), at least
 ``--min-steps`` and at most 20,000 DOP steps (the paper's run length). A run of s DOP
 steps also does fixed work once (copies of the initial state, one more residual, X = U U^T
@@ -53,12 +56,18 @@ engine/loop, engine/process loops and engine/roofline, and marks the targets it 
 engine >= loop and engine >= process loops (the engine never the slow choice), and an
 engine/roofline share >= 0.85 at n = 50 with batch >= 100, >= 0.80 at n >= 200.
 
-Everything (rates, the steps and best seconds behind each, the products' rates per way,
-ratios, targets) goes to the JSON file OUT, rewritten after each cell::
+Each cell also records the engine's path for its shape (``implicit_bias.rpca.dop_plan``:
+torch's or NumPy's products, chunk size, threads).
+
+Everything (the machine: CPU model, cores, versions, BLAS, git commit, wall time; rates,
+the steps and best seconds behind each, the products' rates per way, ratios, targets) goes
+to the JSON file OUT, rewritten after each cell. With ``--markdown`` and ``--figure`` the
+scaling table is then also written as a Markdown table and drawn (PNG and PDF) by
+``benchmarks/plot_bench.py``, which redraws them from the JSON alone::
 
     python benchmarks/bench_rpca.py [OUT.json] [--threads N] [--dtype both] [--device cpu]
         [--sizes 50 100 200 400] [--batches 1 10 100 250] [--dtypes float32 float64]
-        [--cell-seconds 1.5] [--skip-scaling]
+        [--cell-seconds 1.5] [--skip-scaling | --skip-row] [--markdown MD] [--figure STEM]
 """
 
 from __future__ import annotations
@@ -69,6 +78,8 @@ import math
 import multiprocessing
 import os
 import platform
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -113,11 +124,26 @@ def parse_args() -> argparse.Namespace:
     )
     table.add_argument("--cell-repeats", type=int, default=2, help="best of this many interleaved timings")
     table.add_argument("--min-steps", type=int, default=4, help="fewest DOP steps a timed run takes (>= 2)")
+    table.add_argument(
+        "--loop-problems",
+        type=int,
+        help="the loops run the first this many problems of a cell (the process loops "
+        "P x ceil(this / P)); default: every problem",
+    )
     table.add_argument("--skip-scaling", action="store_true", help="only the phase-grid row")
+    table.add_argument("--skip-row", action="store_true", help="only the scaling table (Part 2)")
+    table.add_argument("--markdown", help="also write the scaling table as Markdown here (benchmarks/plot_bench.py)")
+    table.add_argument("--figure", help="also draw the scaling table to this path + .png and + .pdf")
     opts = ap.parse_args()
+    if opts.skip_row and opts.skip_scaling:
+        ap.error("--skip-row and --skip-scaling leave nothing to measure")
+    if (opts.markdown or opts.figure) and opts.skip_scaling:
+        ap.error("--markdown and --figure draw the scaling table: not with --skip-scaling")
     counts = (opts.threads, opts.repeats, opts.steps, opts.apg_iters, opts.loop_trials, opts.cell_repeats)
     if min(counts) < 1 or min(opts.sizes + opts.batches) < 1:
         ap.error("--threads, --repeats, --steps, --apg-iters, --loop-trials, --cell-repeats, sizes, batches: >= 1")
+    if opts.loop_problems is not None and opts.loop_problems < 1:
+        ap.error("--loop-problems must be >= 1")
     if not 2 <= opts.min_steps <= PAPER_STEPS or not opts.cell_seconds > 0:
         ap.error(f"--min-steps must be in [2, {PAPER_STEPS}] and --cell-seconds > 0")
     return opts
@@ -137,8 +163,8 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from implicit_bias.apg import apg_rpca  # noqa: E402
-from implicit_bias.batching import batch_chunk, chunk_slices, map_chunks  # noqa: E402
-from implicit_bias.rpca import dop_descent, rpca_problem  # noqa: E402
+from implicit_bias.batching import batch_chunk, chunk_slices, map_chunks, numpy_blas_controllable  # noqa: E402
+from implicit_bias.rpca import dop_descent, dop_plan, rpca_problem  # noqa: E402
 
 # --- The NumPy baselines: one problem at a time (here and in the worker processes) ---
 
@@ -295,7 +321,9 @@ def timed(run, k: int, device: torch.device) -> float:
 
 
 def calibrate(side: Side, budget: float, device: torch.device, *, floor: int = 1, cap: int | None = None) -> None:
-    """Set ``side.k`` so that a run takes about ``budget`` seconds (also a warm-up)."""
+    """Set ``side.k`` so that a run takes about ``budget`` seconds (after a warm-up run, whose
+    one-time costs would otherwise stop the search at k = 1)."""
+    side.run(1)
     k = 1
     while (t := timed(side.run, k, device)) < budget / 10 and (cap is None or k < cap):
         k = 4 * k if cap is None else min(4 * k, cap)
@@ -543,9 +571,11 @@ def measure_cell(b: Bench, w: dict) -> dict:
     """One cell: every side calibrated to the budget, then timed interleaved."""
     opts, B, n = b.opts, len(w["Y"]), w["Y"].shape[-1]
     start = time.perf_counter()
-    b.workers.load(w, B)
+    m = B if opts.loop_problems is None else min(B, opts.loop_problems)
+    P = len(b.workers.conns)
+    b.workers.load(w, min(B, P * -(-m // P)))
     t = tensors(b, w)
-    dop, roof = dop_sides(b, w, t, B, base=1), roofline_sides(b, w, t)
+    dop, roof = dop_sides(b, w, t, m, base=1), roofline_sides(b, w, t)
     for s in dop.values():
         calibrate(s, opts.cell_seconds, b.device, floor=opts.min_steps, cap=PAPER_STEPS)
     for s in roof.values():
@@ -565,7 +595,9 @@ def measure_cell(b: Bench, w: dict) -> dict:
     misses = [name for name, ok in (("<loop", e >= lo), ("<procs", e >= pr)) if not ok]
     if checks["meets_roofline_share"] is False:
         misses.append(f"roof<{target:.2f}")
+    plan = dop_plan(n, n, B, t["Y"].dtype, b.device)
     return {
+        "plan": {k: getattr(plan, k) for k in ("products", "chunk", "threads", "torch_threads", "blas_threads")},
         "rates": {"engine": e, "loop": lo, "process_loops": pr, "roofline": R},
         "ratios": ratios,
         "checks": checks,
@@ -603,6 +635,7 @@ def scaling(b: Bench, report: dict, out: Path) -> None:
             "cell_seconds": opts.cell_seconds,
             "cell_repeats": opts.cell_repeats,
             "min_steps": opts.min_steps,
+            "loop_problems": opts.loop_problems,
             "max_steps": PAPER_STEPS,
             "lr": LR,
             "alpha": "sqrt(n)",
@@ -632,6 +665,41 @@ def scaling(b: Bench, report: dict, out: Path) -> None:
     print(f"  roofline share target: met in {met} of {len(judged)} cells with a target")
 
 
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def git_commit() -> str:
+    """``git describe --always --dirty`` of this checkout, or ``unknown``."""
+    try:
+        # No optional locks: reading the state must not take the index lock from others.
+        proc = subprocess.run(
+            ["git", "describe", "--always", "--dirty"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env=dict(os.environ, GIT_OPTIONAL_LOCKS="0"),
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return proc.stdout.strip() if proc.returncode == 0 and proc.stdout.strip() else "unknown"
+
+
+def numpy_blas() -> str:
+    try:
+        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+        return f"{blas['name']} {blas['version']}"
+    except (TypeError, KeyError):
+        return "unknown"
+
+
 def write(report: dict, out: Path) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2))
@@ -641,14 +709,23 @@ def main(opts: argparse.Namespace) -> None:
     torch.set_num_threads(opts.threads)
     b = Bench(opts, torch.device(opts.device), Workers(opts.threads))
     out = Path(opts.out)
+    start = time.perf_counter()
     try:
         ps = [p for p in PHASE_PS for _ in range(opts.trials)]
         w64 = draw(opts.n, opts.rank, ps, seed=0)
         report = {
             "machine": {
+                "cpu_model": cpu_model(),
+                "cores_available": len(os.sched_getaffinity(0)),
                 "platform": platform.platform(),
                 "processor": platform.processor(),
                 "cpu_count": os.cpu_count(),
+                "python": f"Python {platform.python_version()}",
+                "numpy_blas": numpy_blas(),
+                "numpy_blas_threads_settable": numpy_blas_controllable(),
+                "commit": git_commit(),
+                "date": time.strftime("%Y-%m-%d %H:%M:%S %z"),
+                "command": " ".join(["benchmarks/bench_rpca.py", *sys.argv[1:]]),
                 "threads": opts.threads,
                 "process_loop_workers": len(b.workers.conns),
                 "worker_blas_env": b.workers.blas_env,
@@ -673,7 +750,7 @@ def main(opts: argparse.Namespace) -> None:
             f"workload: n={opts.n}, rank {opts.rank}, {len(PHASE_PS)} values of p x {opts.trials} trials = "
             f"{len(ps)} problems; {opts.threads} thread(s), {b.device}; {len(b.workers.conns)} one-thread processes"
         )
-        dtypes = ["float64", "float32"] if opts.dtype == "both" else [opts.dtype]
+        dtypes = [] if opts.skip_row else ["float64", "float32"] if opts.dtype == "both" else [opts.dtype]
         for name in dtypes:
             res = report["results"][name] = measure_row(b, cast(w64, name))
             report["workload"]["process_loop_problems"] = b.workers.sizes
@@ -686,9 +763,16 @@ def main(opts: argparse.Namespace) -> None:
         write(report, out)
         if not opts.skip_scaling:
             scaling(b, report, out)
+        report["machine"]["wall_s"] = time.perf_counter() - start
+        write(report, out)
     finally:
         b.workers.close()
     print(f"wrote {out}")
+    if opts.markdown or opts.figure:
+        from plot_bench import publish
+
+        for path in publish(report, opts.markdown, opts.figure):
+            print(f"wrote {path}")
 
 
 if __name__ == "__main__":

@@ -37,8 +37,11 @@ def test_bench_rpca_runs_and_reports_its_own_ratios(tmp_path):
     row = ["--trials", "1", "--steps", "3", "--apg-iters", "2", "--loop-trials", "3", "--repeats", "1"]
     table = ["--sizes", "8", "--batches", "1", "3", "--dtypes", "float64", "--cell-seconds", "0.02"]
     table += ["--cell-repeats", "1", "--min-steps", "2"]
+    table += ["--markdown", str(tmp_path / "scaling.md"), "--figure", str(tmp_path / "scaling")]
     stdout = _run(["benchmarks/bench_rpca.py", str(out), "--threads", "2", *row, *table], tmp_path)
     report = json.loads(out.read_text())
+    for key in ("cpu_model", "cores_available", "torch", "numpy", "numpy_blas", "commit", "wall_s"):
+        assert key in report["machine"], key
     assert report["workload"]["batch"] == 25
     # The process loops: P x ceil(m / P) = 4 problems, 2 in each one-thread worker.
     assert report["workload"]["process_loop_problems"] == [2, 2]
@@ -99,6 +102,18 @@ def test_bench_rpca_runs_and_reports_its_own_ratios(tmp_path):
         )
         line = next(x for x in stdout.splitlines() if x.startswith(f"{8:>5} {c['batch']:>6}  float64"))
         assert printed in line
+        assert c["plan"]["products"] == "torch" and c["plan"]["chunk"] <= c["batch"]  # n = 8: torch's products
+    # The Markdown table and the figure, drawn from the JSON alone: one row per cell, each
+    # cell below a loop baseline named with its ceiling.
+    md = (tmp_path / "scaling.md").read_text()
+    rows = [x for x in md.splitlines() if x.startswith("| 8 |")]
+    assert len(rows) == len(cells)
+    for c, row in zip(cells, rows, strict=True):
+        assert f"| {c['ratios']['engine_over_loop']:.2f} |" in row
+        named = f"- n = 8, batch {c['batch']}, float64 ("
+        assert (named in md) == bool({"<loop", "<procs"} & set(c["misses"]))
+    assert report["machine"]["commit"] in md
+    assert (tmp_path / "scaling.png").stat().st_size > 0 and (tmp_path / "scaling.pdf").stat().st_size > 0
 
 
 def test_bench_images_runs_on_cpu(tmp_path):
@@ -149,9 +164,35 @@ def test_dtype_check_counts_flips_by_their_distance_to_the_threshold(tmp_path):
     assert "that differ: 2, of which 1 farther than 0.001" in stdout
     assert "Grid points (rank, p) whose success fraction differs: 2 of 2" in stdout
     assert "max 1.50e-01" in stdout and "(2.00x)" in stdout
-    assert "float64 stays" in stdout
+    assert "not a safe default" in stdout
     flips = (tmp_path / "out" / "disagreements.csv").read_text().splitlines()
     assert len(flips) == 3
+
+
+def test_dtype_check_compares_a_few_float64_rows_against_the_whole_float32_grid(tmp_path):
+    f32 = {(r, p, t): 0.01 for r in (1, 2, 3) for p in (0.1, 0.3) for t in (0, 1)}
+    f64 = {(2, p, t): 0.01 + 1e-7 for p in (0.1, 0.3) for t in (0, 1)}
+    a, b = tmp_path / "f64.csv", tmp_path / "f32.csv"
+    rows64 = _phase_rows(f64, 8.0)
+    rows64["dtype"] = "float64"
+    rows64.to_csv(a, index=False)
+    rows32 = _phase_rows(f32, 2.0)
+    rows32["dtype"] = "float32"
+    rows32.to_csv(b, index=False)
+    stdout = _run(["benchmarks/dtype_check.py", str(a), str(b), str(tmp_path / "out")], tmp_path)
+    assert "Problems compared: 4, the ranks 2 of the grid" in stdout
+    assert "(in the float32 run only: 8; in the float64 run only: 0)" in stdout
+    # Only the job that made rank 2 counts on the float32 side: 8 s against 2 s.
+    assert "float64 8 s, float32 2 s (4.00x)" in stdout
+    assert "changes no verdict" in stdout
+    # Tables swapped: the float64 argument ran in float32.
+    proc = subprocess.run(
+        [sys.executable, "benchmarks/dtype_check.py", str(b), str(a), str(tmp_path / "o")],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode != 0 and "ran in float32, not float64" in proc.stderr
 
 
 def test_dtype_check_refuses_runs_on_different_problems(tmp_path):
