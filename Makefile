@@ -16,7 +16,7 @@ SNAKEMAKE_ARGS ?=
 BIN := $(VENV)/bin
 LOCK := requirements/dev.lock
 
-.PHONY: all figures test lint lock docs docs-default docs-smoke paper-matrix cpu-images dtype-check readme clean-results
+.PHONY: all figures test lint lock docs docs-default docs-smoke docs-tests paper-matrix cpu-images dtype-check bench-rpca readme clean-results
 
 all: figures
 
@@ -31,8 +31,10 @@ $(VENV)/.installed: pyproject.toml $(LOCK)
 figures: $(VENV)/.installed
 	$(BIN)/snakemake --cores $(CORES) $(SNAKEMAKE_ARGS)
 
+# The tests run in PYTEST_WORKERS processes (pytest-xdist), each test file in one of them.
+PYTEST_WORKERS ?= 2
 test: $(VENV)/.installed
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
@@ -55,8 +57,8 @@ lock: $(VENV)/.installed
 #   docs-smoke     the smoke size (the plumbing; its times), to docs/smoke/
 #   paper-matrix   every matrix experiment at the papers' settings, to docs/paper/
 #   cpu-images     the gallery and width sweeps at the cpu size, to docs/cpu/
-# `make docs` makes them all, then the float32 check and the README's quoted blocks
-# (about 1 h 45 min on 2 cores).
+# `make docs` makes them all, then the float32 check, the engine's scaling table, the timed
+# test suite and the quoted blocks of the README and docs/ (about 1 h 30 min on 2 cores).
 # Before a run replaces its folder in docs/, it is compared with the run published there
 # (python -m implicit_bias.compare): compare.md (every metric) and compare_brief.md (the
 # headline and what disagrees) are published with it.
@@ -80,19 +82,36 @@ docs-smoke: $(VENV)/.installed
 paper-matrix: $(VENV)/.installed
 	$(call published_run,paper-matrix,--configfile configs/paper_matrix.yaml,docs/paper,The matrix experiments at the papers' settings)
 
+# The test suite, timed, to docs/tests/ (run.json, summary.md: the counts, pytest's time and
+# the slowest tests).
+docs-tests: $(VENV)/.installed
+	rm -rf runs/tests && mkdir -p runs/tests
+	start=$$(date +%s.%N); \
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile --junitxml=runs/tests/junit.xml $(PYTEST_ARGS) && \
+	wall=$$(python3 -c "import time; print(time.time() - $$start)") && \
+	$(BIN)/python -m implicit_bias.publish tests runs/tests/junit.xml docs/tests --wall-s $$wall
+
 # (make's call splits its arguments at commas, so the list is a variable.)
 CPU_IMAGES_ARGS := --config size=cpu 'only=[image_width,image_gallery]'
 cpu-images: $(VENV)/.installed
 	$(call published_run,cpu-images,$(CPU_IMAGES_ARGS),docs/cpu,The image sweeps at the cpu size)
 
-# DOP's phase grid in float32 against the published float64 run (docs/paper), problem by
-# problem, to docs/dtype_check/ (about 20 minutes on 2 cores).
+# DOP in float64 on three rows of the phase grid against the published float32 run
+# (docs/paper), problem by problem, to docs/dtype_check/ (about 6 minutes on 2 cores).
 dtype-check: $(VENV)/.installed
 	rm -rf runs/dtype-check
 	$(BIN)/snakemake results/rpca_phase/summary.csv --cores $(CORES) --directory runs/dtype-check \
 	  $(SNAKEMAKE_ARGS) --configfile configs/dtype_check.yaml
-	$(BIN)/python benchmarks/dtype_check.py docs/paper/results/rpca_phase/summary.csv \
-	  runs/dtype-check/results/rpca_phase/summary.csv docs/dtype_check
+	$(BIN)/python benchmarks/dtype_check.py runs/dtype-check/results/rpca_phase/summary.csv \
+	  docs/paper/results/rpca_phase/summary.csv docs/dtype_check
+
+# The DOP engine's scaling table (benchmarks/bench_rpca.py: n in {50, 100, 200, 400} x batch
+# in {1, 10, 100, 250} x float32/float64; the engine against both NumPy loop baselines and the
+# roofline), with its Markdown and its figure, to docs/bench/ (about 10 minutes on 2 cores).
+bench-rpca: $(VENV)/.installed
+	mkdir -p docs/bench
+	$(BIN)/python benchmarks/bench_rpca.py docs/bench/scaling.json --cell-seconds 0.8 --min-steps 2 \
+	  --loop-problems 24 --markdown docs/bench/scaling.md --figure docs/bench/scaling
 
 # A run against a published one, claim by claim and number by number, each within its stated
 # tolerance (python -m implicit_bias.compare); exit status 1 when anything differs:
@@ -103,12 +122,13 @@ AGAINST ?= docs/default
 compare: $(VENV)/.installed
 	$(BIN)/python -m implicit_bias.compare $(RUN) $(AGAINST)
 
-# The README's blocks that quote published files (<!-- BEGIN path --> ... <!-- END path -->).
+# The blocks of the README and docs/*.md that quote published files
+# (<!-- BEGIN path --> ... <!-- END path -->, the path relative to the quoting file).
 readme: $(VENV)/.installed
-	$(BIN)/python -m implicit_bias.publish readme README.md
+	for page in README.md docs/*.md; do $(BIN)/python -m implicit_bias.publish readme $$page; done
 
 docs: docs-default docs-smoke paper-matrix cpu-images
-	$(MAKE) dtype-check
+	$(MAKE) dtype-check bench-rpca docs-tests
 	$(MAKE) readme
 
 clean-results:

@@ -268,14 +268,21 @@ def test_theorem1_job_is_deterministic_and_reports_the_contract(schema, tmp_path
         record_every=100,
     )
     jobs = sweep_jobs(s)
-    assert list(jobs) == ["trial~0", "trial~1"]
-    a, curves = run_job(sweep="t", settings=s, job=jobs["trial~1"], outdir=tmp_path / "a", seed=1, progress=False)
-    b, _ = run_job(sweep="t", settings=s, job=jobs["trial~1"], outdir=tmp_path / "b", seed=1, progress=False)
+    assert list(jobs) == ["trials~2"]  # every trial in one batch
+    a, curves = run_job(sweep="t", settings=s, job=jobs["trials~2"], outdir=tmp_path / "a", seed=1, progress=False)
+    b, _ = run_job(sweep="t", settings=s, job=jobs["trials~2"], outdir=tmp_path / "b", seed=1, progress=False)
     cols = ["gamma", "alpha", "lambda", "objective_gap", "residual", "dist_convex"]
-    assert list(a["gamma"]) == [0.1, 1e-3] and (a["lambda"] == 0.1).all()
+    assert list(a["trial"]) == [0, 0, 1, 1] and list(a["gamma"]) == [0.1, 1e-3, 0.1, 1e-3]
+    assert (a["lambda"] == 0.1).all() and a["seed"].nunique() == 2
     np.testing.assert_array_equal(a[cols].to_numpy(), b[cols].to_numpy())
     assert set(curves["iteration"]) == {0, 100, 200, 300}
     assert (tmp_path / "a" / "summary.csv").exists()
+    # A trial's numbers do not depend on the batch it runs in (to rounding).
+    one = {**s, "trials": 1}
+    (job,) = sweep_jobs(one).values()
+    c, _ = run_job(sweep="t", settings=one, job=job, outdir=tmp_path / "c", seed=1, progress=False)
+    assert list(c["seed"]) == list(a["seed"][:2])
+    np.testing.assert_allclose(c[cols].to_numpy(), a[cols].to_numpy()[:2], rtol=1e-9, atol=1e-12)
 
 
 def test_weighted_job_contrasts_plain_and_discrepant_rates(schema, tmp_path):

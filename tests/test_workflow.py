@@ -137,8 +137,10 @@ def test_the_readme_quotes_the_published_files():
     text = (REPO / "README.md").read_text()
     blocks = re.findall(r"<!-- BEGIN (\S+) -->\n(.*?)<!-- END \1 -->", text, re.S)
     assert blocks, "the README quotes no published file"
-    for path, body in blocks:
-        assert body == (REPO / path).read_text(), f"README's copy of {path} is stale: make readme"
+    for page in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]:
+        blocks = re.findall(r"<!-- BEGIN (\S+) -->\n(.*?)<!-- END \1 -->", page.read_text(), re.S)
+        for path, body in blocks:
+            assert body == (page.parent / path).read_text(), f"{page.name}'s copy of {path} is stale: make readme"
 
 
 def test_the_readme_shows_only_files_that_exist():

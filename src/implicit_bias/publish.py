@@ -17,10 +17,15 @@ from a workflow run made with ``--directory RUN_DIR``:
   overhead can be read off.
 
 It writes nothing but those files; the folder is emptied first so no stale file survives.
-``summary.md`` there is the run in brief (times, the scorecard's verdicts), for the README.
+``summary.md`` there is the run in brief (times, the scorecard's verdicts), for the README;
+``brief.md`` is its first paragraph (the times and the count of claims that hold).
 
 ``python -m implicit_bias.publish rescore DOCS_DIR [--configfile F ...] [--size S] [--only SWEEP ...]`` judges a
 published run's tables again with the checkout's claims (its numbers and times stay).
+
+``python -m implicit_bias.publish tests JUNIT_XML DOCS_DIR --wall-s SECONDS`` publishes a
+test-suite run (``make docs-tests``): ``run.json`` and ``summary.md`` with the commit, the
+machine, the counts, pytest's own time and the slowest tests, read from pytest's JUnit XML.
 
 ``python -m implicit_bias.publish readme README.md`` replaces every block of the README
 between ``<!-- BEGIN path -->`` and ``<!-- END path -->`` by the file ``path`` (relative to
@@ -188,7 +193,14 @@ def publish(run: Path, docs: Path, *, wall_s: float, name: str, repo: Path, core
     }
     (docs / "run.json").write_text(json.dumps(facts, indent=2) + "\n")
     (docs / "run.md").write_text(_run_text(facts))
-    (docs / "summary.md").write_text(_summary_text(facts, read_table(run / "results" / "scorecard.csv"), docs))
+    _write_summary(facts, read_table(run / "results" / "scorecard.csv"), docs)
+
+
+def _write_summary(facts: dict, card: pd.DataFrame, docs: Path) -> None:
+    """``summary.md`` (the times and every verdict) and ``brief.md`` (its first paragraph)."""
+    summary = _summary_text(facts, card, docs)
+    (docs / "summary.md").write_text(summary)
+    (docs / "brief.md").write_text(summary.split("\n\n")[0] + "\n")
 
 
 def _summary_text(f: dict, card: pd.DataFrame, docs: Path) -> str:
@@ -245,7 +257,7 @@ def rescore(docs: Path, config: dict, *, repo: Path) -> pd.DataFrame:
     facts = json.loads((docs / "run.json").read_text())
     facts["scorecard_commit"] = commit
     (docs / "run.json").write_text(json.dumps(facts, indent=2) + "\n")
-    (docs / "summary.md").write_text(_summary_text(facts, card, docs))
+    _write_summary(facts, card, docs)
     return card
 
 
@@ -291,6 +303,77 @@ def _run_text(f: dict) -> str:
     )
 
 
+def publish_tests(junit: Path, docs: Path, *, wall_s: float, repo: Path, cores: int, slowest: int = 8) -> dict:
+    """Publish a test-suite run from pytest's JUnit XML (``--junitxml``): ``run.json`` and
+    ``summary.md`` in ``docs`` (emptied first).
+
+    :param wall_s: the command's wall time (set-up and collection included).
+    :param slowest: how many of the slowest tests to list.
+    :returns: the facts written to ``run.json``.
+    """
+    import xml.etree.ElementTree as ET
+
+    commit = _commit(repo)
+    root = ET.parse(junit).getroot()
+    suites = [root] if root.tag == "testsuite" else list(root.iter("testsuite"))
+    cases = [c for suite in suites for c in suite.iter("testcase")]
+    if not cases:
+        raise SystemExit(f"publish tests: {junit} holds no test case")
+
+    def outcome(case) -> str:
+        for tag in ("failure", "error", "skipped"):
+            if case.find(tag) is not None:
+                return {"failure": "failed", "error": "errors", "skipped": "skipped"}[tag]
+        return "passed"
+
+    counts = {k: 0 for k in ("passed", "failed", "errors", "skipped")}
+    for case in cases:
+        counts[outcome(case)] += 1
+    times = sorted(
+        ((float(c.get("time", 0)), f"{c.get('classname', '')}::{c.get('name', '')}") for c in cases), reverse=True
+    )
+    facts = {
+        "run": "The test suite (make test)",
+        "commit": commit,
+        "machine": _machine(),
+        "versions": _versions(),
+        "cores": cores,
+        "wall_s": round(wall_s, 1),
+        "pytest_s": round(sum(float(s.get("time", 0)) for s in suites), 1),
+        "tests": len(cases),
+        **counts,
+        "slowest": [{"test": name, "s": round(t, 1)} for t, name in times[:slowest]],
+    }
+    if docs.exists():
+        shutil.rmtree(docs)
+    docs.mkdir(parents=True)
+    (docs / "run.json").write_text(json.dumps(facts, indent=2) + "\n")
+    lines = [
+        f"Commit `{commit}`, {cores} cores ({facts['machine'].split(',')[0]}): the test suite, {len(cases)} tests "
+        f"({counts['passed']} passed, {counts['skipped']} skipped, {counts['failed']} failed, "
+        f"{counts['errors']} errors), **{facts['pytest_s'] / 60:.1f} min** of pytest time "
+        f"({facts['wall_s']:.0f} s of wall time, start-up included). The slowest:",
+        "",
+        "| test | s |",
+        "|---|---|",
+        *(f"| `{t['test']}` | {t['s']:.1f} |" for t in facts["slowest"]),
+    ]
+    (docs / "summary.md").write_text("\n".join(lines) + "\n")
+    return facts
+
+
+def _tests_main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(prog="python -m implicit_bias.publish tests", description=publish_tests.__doc__)
+    parser.add_argument("junit", type=Path, help="pytest's --junitxml file")
+    parser.add_argument("docs", type=Path, help="where to publish it (emptied first)")
+    parser.add_argument("--wall-s", type=float, required=True, help="the command's measured wall time")
+    parser.add_argument("--cores", type=int, default=len(os.sched_getaffinity(0)))
+    args = parser.parse_args(argv)
+    repo = Path(__file__).resolve().parents[2]
+    facts = publish_tests(args.junit, args.docs, wall_s=args.wall_s, repo=repo, cores=args.cores)
+    print(f"published the test run ({facts['tests']} tests, {facts['pytest_s']:.0f} s) to {args.docs}")
+
+
 def _rescore_main(argv: list[str]) -> None:
     from .config import deep_merge, load_yaml
 
@@ -314,11 +397,15 @@ def _rescore_main(argv: list[str]) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """``python -m implicit_bias.publish RUN_DIR DOCS_DIR --wall-s S --name NAME [--cores N]``,
-    ``python -m implicit_bias.publish rescore DOCS_DIR [--configfile F ...] [--size S] [--only SWEEP ...]``, or
+    ``python -m implicit_bias.publish rescore DOCS_DIR [--configfile F ...] [--size S] [--only SWEEP ...]``,
+    ``python -m implicit_bias.publish tests JUNIT_XML DOCS_DIR --wall-s S``, or
     ``python -m implicit_bias.publish readme README.md``."""
     argv = list(argv) if argv is not None else sys.argv[1:]
     if argv[:1] == ["rescore"]:
         _rescore_main(argv[1:])
+        return
+    if argv[:1] == ["tests"]:
+        _tests_main(argv[1:])
         return
     if argv[:1] == ["readme"]:
         readme = Path(argv[1] if len(argv) > 1 else "README.md")
