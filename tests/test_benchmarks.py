@@ -186,13 +186,15 @@ def test_dtype_check_compares_a_few_float64_rows_against_the_whole_float32_grid(
     assert "float64 8 s, float32 2 s (4.00x)" in stdout
     assert "changes no verdict" in stdout
     # Tables swapped: the float64 argument ran in float32.
-    proc = subprocess.run(
-        [sys.executable, "benchmarks/dtype_check.py", str(b), str(a), str(tmp_path / "o")],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-    )
-    assert proc.returncode != 0 and "ran in float32, not float64" in proc.stderr
+    assert "ran in float32, not float64" in _refused_dtype_check(b, a, tmp_path / "o")
+
+
+def _refused_dtype_check(float64, float32, out) -> str:
+    """dtype_check's error output, where it must refuse the tables (a nonzero exit)."""
+    cmd = [sys.executable, "benchmarks/dtype_check.py", str(float64), str(float32), str(out)]
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode != 0
+    return proc.stderr
 
 
 def test_dtype_check_refuses_runs_on_different_problems(tmp_path):
@@ -201,10 +203,4 @@ def test_dtype_check_refuses_runs_on_different_problems(tmp_path):
     other = _phase_rows({(1, 0.1, 0): 0.01}, 1.0)
     other["seed"] += 1
     other.to_csv(b, index=False)
-    proc = subprocess.run(
-        [sys.executable, "benchmarks/dtype_check.py", str(a), str(b), str(tmp_path / "o")],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-    )
-    assert proc.returncode != 0 and "seeds differ" in proc.stderr
+    assert "seeds differ" in _refused_dtype_check(a, b, tmp_path / "o")
