@@ -182,9 +182,17 @@ def _reach(roots: Iterable[tuple[str, str | None]]) -> list[str]:
             continue
         nodes = [n for defs in info.defs.values() for n in defs] if name is None else info.defs.get(name, [])
         for node in nodes + info.other:
-            parts.add(f"{module}\n{ast.dump(node)}")
-            stack.extend(_used(node, info))
+            dump, used = _facts(module, node)
+            parts.add(dump)
+            stack.extend(used)
     return sorted(parts)
+
+
+@functools.cache
+def _facts(module: str, node: ast.AST) -> tuple[str, tuple[tuple[str, str | None], ...]]:
+    """A definition's part of the hash and what it refers to, worked out once per process
+    for all the kinds that reach it (``node`` is one of :func:`_parse`'s, kept by its cache)."""
+    return f"{module}\n{ast.dump(node)}", tuple(_used(node, _parse(module)))
 
 
 def code_fingerprint(roots: Iterable[str]) -> str:

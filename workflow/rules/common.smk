@@ -14,6 +14,7 @@ sys.path.insert(0, str(SRC))
 os.environ.update(PYTHONPATH=os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")])))
 
 try:
+    from implicit_bias import local_rules
     from implicit_bias.config import ConfigError, load_schema, load_yaml, validate_config
     from implicit_bias.experiments import figures, registry, sweep_jobs
     from implicit_bias.fingerprint import kind_fingerprint
@@ -28,7 +29,8 @@ REGISTRY = registry()
 try:
     for path in workflow.configfiles:
         load_yaml(path)  # refuses duplicate keys, which Snakemake's own reading merges silently
-    CONFIG = validate_config(dict(config), load_schema(ROOT / "workflow/schemas/config.schema.yaml"), REGISTRY, ROOT)
+    SCHEMA = load_schema(ROOT / "workflow/schemas/config.schema.yaml")
+    CONFIG = validate_config(dict(config), SCHEMA, REGISTRY, ROOT)
     preflight(CONFIG, REGISTRY, root=ROOT, local=workflow.local_exec)
 except ConfigError as exc:
     raise WorkflowError(str(exc))
@@ -141,7 +143,7 @@ def figure_stamp(wildcards):
     """A line under a figure not at the papers' settings, naming what differs."""
     from implicit_bias.config import size_stamp
 
-    return size_stamp(CONFIG, FIGURES[wildcards.figure]["sweeps"])
+    return size_stamp(CONFIG, FIGURES[wildcards.figure]["sweeps"], SCHEMA)
 
 
 def source_commit():

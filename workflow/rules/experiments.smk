@@ -52,7 +52,5 @@ for sweep in SWEEPS:
                 sweep=re.escape(sweep),
                 job=one_of([c for c in JOBS[sweep] if c not in own_jobs(sweep)]),
             localrule: True
-            conda:
-                "../../environment.yml"
-            script:
-                "../scripts/share_job.py"
+            run:
+                local_rules.share(inputs=input, outputs=output, sweep=wildcards.sweep, log=log[0])

@@ -22,11 +22,16 @@ rule figure:
     benchmark:
         "logs/figures/{figure}.benchmark.tsv"
     localrule: True
-    conda:
-        "../../environment.yml"
     params:
         spec=figure_params,
         caption=figure_caption,
         stamp=figure_stamp,
-    script:
-        "../scripts/plot_figure.py"
+    run:
+        local_rules.figure(
+            spec=params.spec,
+            summaries=input.summary,
+            curves=input.curves,
+            outputs=[output.pdf, output.png],
+            stamp=params.stamp,
+            log=log[0],
+        )

@@ -13,13 +13,11 @@ rule scorecard:
     benchmark:
         "logs/scorecard.benchmark.tsv"
     localrule: True
-    conda:
-        "../../environment.yml"
     params:
         size=CONFIG["size"],
         sweeps=SWEEPS,
         figures=FIGURES,
         code={s: CODE[settings["kind"]] for s, settings in SWEEPS.items()},
         commit=source_commit(),
-    script:
-        "../scripts/scorecard.py"
+    run:
+        local_rules.judge(summaries=input.summary, curves=input.curves, outputs=output, settings=params, log=log[0])

@@ -1,4 +1,6 @@
-# A sweep's jobs stacked into its tables.
+# A sweep's jobs stacked into its tables. This rule, the figures, the scorecard and the shared runs
+# are local rules run inside the Snakemake process (implicit_bias.local_rules), not one Python
+# process each.
 
 
 rule aggregate:
@@ -13,7 +15,5 @@ rule aggregate:
     benchmark:
         "logs/{sweep}/aggregate.benchmark.tsv"
     localrule: True
-    conda:
-        "../../environment.yml"
-    script:
-        "../scripts/aggregate.py"
+    run:
+        local_rules.aggregate(summaries=input.summary, curves=input.curves, outputs=output, log=log[0])

@@ -10,8 +10,8 @@ What several families declare alike (:func:`one_job_per`, :func:`fixed_resources
 :func:`ranks_at_most_n`) is here.
 
 The families import torch and their engines inside the functions that run jobs, not at the
-top of the module: drawing a figure or judging a claim (a fresh interpreter per job) then
-never pays for them.
+top of the module: drawing a figure or judging a claim (in the Snakemake process, see
+:mod:`implicit_bias.local_rules`) then never pays for them.
 """
 
 from __future__ import annotations
@@ -314,13 +314,17 @@ def draw_figure(module: str, plot: str, tables: dict, out_paths, stamp: str = ""
 
     :param stamp: a line set under the figure (say, that it is not at the papers' settings).
     """
-    from ..plotting import save_figures, stamp_figure, style
+    from ..plotting import pyplot, save_figures, stamp_figure, style
 
     with style():
         fig = load_family(module).plots[plot].draw(tables)
-    if stamp:
-        stamp_figure(fig, stamp)
-    save_figures(fig, out_paths)
+    try:
+        if stamp:
+            stamp_figure(fig, stamp)
+        save_figures(fig, out_paths)
+    finally:
+        # A process that draws many figures (the Snakemake process) keeps none of them.
+        pyplot().close(fig)
 
 
 def figures(config: dict) -> dict[str, dict]:
