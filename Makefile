@@ -31,10 +31,12 @@ $(VENV)/.installed: pyproject.toml $(LOCK)
 figures: $(VENV)/.installed
 	$(BIN)/snakemake --cores $(CORES) $(SNAKEMAKE_ARGS)
 
-# The tests run in PYTEST_WORKERS processes (pytest-xdist), each test file in one of them.
+# The tests run in PYTEST_WORKERS processes (pytest-xdist), spread test by test, so that no
+# one slow file keeps one process busy while the other idles; a file's module-scoped fixtures
+# are then made in each process that runs one of its tests.
 PYTEST_WORKERS ?= 2
 test: $(VENV)/.installed
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist load $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .

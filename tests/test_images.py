@@ -317,14 +317,16 @@ def test_paper_jobs_ask_for_a_gpu(base_config, schema):
 
 
 @pytest.mark.slow
-def test_smoke_gallery_figure(tmp_path):
+def test_smoke_gallery_figure(smoke_run, tmp_path):
     from conftest import run_snakemake
 
     from implicit_bias.records import read_table
 
-    run_snakemake(tmp_path, "--cores", "1", "--config", "size=smoke", "--", "figures/fig3_image_gallery.png")
-    assert (tmp_path / "figures" / "fig3_image_gallery.png").stat().st_size > 0
-    summary = read_table(tmp_path / "results" / "image_gallery" / "summary.csv")
+    # On a copy of the session's smoke run (conftest.smoke_run), which made it.
+    run = smoke_run.copy(tmp_path / "run")
+    run_snakemake(run, "--cores", "1", "--config", "size=smoke", "--", "figures/fig3_image_gallery.png")
+    assert (run / "figures" / "fig3_image_gallery.png").stat().st_size > 0
+    summary = read_table(run / "results" / "image_gallery" / "summary.csv")
     for col in (
         "method",
         "image",
@@ -341,7 +343,7 @@ def test_smoke_gallery_figure(tmp_path):
     ):
         assert col in summary.columns
     assert set(summary["method"]) == {"dip", "dip_l1", "dop"}
-    folder = tmp_path / "results" / "image_gallery" / "jobs" / summary["job"].iloc[0]
+    folder = run / "results" / "image_gallery" / "jobs" / summary["job"].iloc[0]
     for name in ("dop_w8_final.png", "dip_l1_w8_best.png", "input.png", "clean.png", "dop_w8_checkpoint.pt"):
         assert (folder / name).exists()
 

@@ -420,9 +420,11 @@ def test_bad_restart_config_is_refused(schema, over, key):
 
 
 @pytest.mark.slow
-def test_smoke_workflow_draws_the_sensing_figures(tmp_path):
+def test_smoke_workflow_draws_the_sensing_figures(smoke_run, tmp_path):
+    # On a copy of the session's smoke run (conftest.smoke_run), which made them.
+    run = smoke_run.copy(tmp_path / "run")
     run_snakemake(
-        tmp_path,
+        run,
         "--cores",
         "1",
         "figures/sensing_fig1_init_norm.png",
@@ -430,5 +432,5 @@ def test_smoke_workflow_draws_the_sensing_figures(tmp_path):
         "--config",
         "size=smoke",
     )
-    assert (tmp_path / "figures/sensing_fig1_init_norm.png").stat().st_size > 0
-    assert (tmp_path / "results/sensing_restart/summary.csv").exists()
+    assert (run / "figures/sensing_fig1_init_norm.png").stat().st_size > 0
+    assert (run / "results/sensing_restart/summary.csv").exists()

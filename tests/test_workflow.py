@@ -4,7 +4,7 @@ import json
 
 import pandas as pd
 import pytest
-from conftest import REPO, SCHEMA, run_snakemake, snakemake_exe, stand_in_images
+from conftest import README_SWEEP, REPO, SCHEMA, run_snakemake, snakemake_exe, stand_in_images
 
 from implicit_bias.config import load_yaml, validate_config
 from implicit_bias.experiments import figures
@@ -32,41 +32,39 @@ def test_dry_run_plans_every_figure(tmp_path, size):
         assert f"figures/{name}.pdf" in text, name
 
 
-#: The README's example of a sweep added without code.
-README_SWEEP = "sweeps:\n  rpca_alpha_n100:\n    kind: rpca_alpha\n    n: 100\n    rank: 10\n"
-
-
 @pytest.mark.slow
-def test_smoke_run_end_to_end_with_a_user_sweep(tmp_path):
+def test_smoke_run_end_to_end_with_a_user_sweep(smoke_run, tmp_path):
     assert README_SWEEP.replace("\n", "") in (REPO / "README.md").read_text().replace("\n", "").replace("`", "")
-    overlay = tmp_path / "my_sweeps.yaml"
-    overlay.write_text(README_SWEEP)
-    run_snakemake(tmp_path, "--cores", "2", "--configfile", str(overlay), "--config", "size=smoke")
+    # The session's smoke run (conftest.smoke_run): config.yaml at size smoke plus README_SWEEP,
+    # from empty results, on 2 cores.
+    run, overlay = smoke_run.path, smoke_run.overlay
     cfg = _config("smoke")
     names = list(figures(cfg)) + ["rpca_alpha_n100"]
     for name in names:
         for ext in ("pdf", "png"):
-            out = tmp_path / "figures" / f"{name}.{ext}"
+            out = run / "figures" / f"{name}.{ext}"
             assert out.exists() and out.stat().st_size > 1000, out
     for sweep in list(cfg["resolved"]) + ["rpca_alpha_n100"]:
-        summary = pd.read_csv(tmp_path / "results" / sweep / "summary.csv")
+        summary = pd.read_csv(run / "results" / sweep / "summary.csv")
         assert {"sweep", "method", "trial", "seed", "wall_s", "device"} <= set(summary.columns)
         assert (summary["sweep"] == sweep).all()
-    mine = pd.read_csv(tmp_path / "results" / "rpca_alpha_n100" / "summary.csv")
+    mine = pd.read_csv(run / "results" / "rpca_alpha_n100" / "summary.csv")
     assert set(mine["n"]) == {100} and set(mine["rank"]) == {10}
     assert 10.0 in set(mine["alpha"].round(6))  # sqrt(100) joins the grid
-    card = pd.read_csv(tmp_path / "results" / "scorecard.csv")
+    card = pd.read_csv(run / "results" / "scorecard.csv")
     assert "rpca_alpha_n100:best_alpha" in set(card["claim_id"])
     # Smoke is too small to judge any claim of the papers: none may pass there.
     papers = card[~card["claim_id"].str.contains("weighted_min_norm")]
     assert set(papers["holds"]) == {"not run at this size"}
-    assert (tmp_path / "results" / "scorecard.md").read_text().startswith("# Replication scorecard")
-    # A second run has nothing to do: results survive and are reused.
-    proc = run_snakemake(tmp_path, "--cores", "2", "--configfile", str(overlay), "--config", "size=smoke")
+    assert (run / "results" / "scorecard.md").read_text().startswith("# Replication scorecard")
+    # A second run has nothing to do: results survive and are reused (in a copy of the run,
+    # which other tests read as it is).
+    run = smoke_run.copy(tmp_path / "run")
+    proc = run_snakemake(run, "--cores", "2", "--configfile", str(overlay), "--config", "size=smoke")
     assert "Nothing to be done" in proc.stdout + proc.stderr
     # The offline report holds every figure and the scorecard.
-    run_snakemake(tmp_path, "--configfile", str(overlay), "--config", "size=smoke", "--report", "report.html")
-    html = (tmp_path / "report.html").read_text()
+    run_snakemake(run, "--configfile", str(overlay), "--config", "size=smoke", "--report", "report.html")
+    html = (run / "report.html").read_text()
     for name in names:
         assert name in html, name
     assert "scorecard.csv" in html
