@@ -6,7 +6,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from .config import ConfigError
-from .devices import resolve_device
+
+
+def _check_mps(name: str) -> None:
+    """:raises RuntimeError: for an MPS device that torch does not see (torch itself would
+    accept the name and fail only at the first tensor a job puts there)."""
+    import torch
+
+    if name.startswith("mps") and not torch.backends.mps.is_available():
+        why = "no MPS device is present" if torch.backends.mps.is_built() else "this torch was built without MPS"
+        raise RuntimeError(f"device {name!r} was asked for, but torch sees no MPS device ({why})")
 
 
 def preflight(config: dict, registry, *, root: str | Path, local: bool = True) -> None:
@@ -21,10 +30,16 @@ def preflight(config: dict, registry, *, root: str | Path, local: bool = True) -
     """
     msgs = []
     if local and config["device"] != "auto":
+        # Only here: torch takes seconds to import, and the Snakemake process needs it for nothing else.
+        from .devices import resolve_device
+
         try:
+            _check_mps(config["device"])
             resolve_device(config["device"])
         except (RuntimeError, ValueError) as exc:
             msgs.append(f"config.device: {exc} (use device: auto, or cpu)")
+    if str(config["device"]).startswith("mps") and config["dtype"] == "float64":
+        msgs.append("config.dtype: float64 was asked for on an MPS device, which has no float64 (use dtype: float32)")
     for name, settings in config["resolved"].items():
         check = registry.kind(settings["kind"]).preflight
         if check is not None:
