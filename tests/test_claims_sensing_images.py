@@ -172,6 +172,10 @@ CASES = [
     # sensing_restart
     ("sensing_restart", "beats_gd", "yes", {}, _restart(), "quick", HOLDS, "ratio 0.000125"),
     ("sensing_restart", "beats_gd", "no", {}, _restart(restarted=8.8), "cpu", FAILS, "ratio 0.11"),
+    # The row says when the trivial point U = 0 would pass the comparison as well, and when not.
+    ("sensing_restart", "beats_gd", "U = 0 passes", {}, _restart(zero=0.5), "quick", HOLDS,
+     "U = 0 alone, test error ||X||_F^2 = 0.5 (ratio 0.00625), passes it too"),
+    ("sensing_restart", "beats_gd", "U = 0 fails", {}, _restart(zero=9.0), "quick", HOLDS, "would not pass it"),
     ("sensing_restart", "beats_gd", "gd only", GD_ONLY, _restart(restarted=None), "quick", NO_DATA,
      "method restarted"),
     ("sensing_restart", "recovers", "yes", {}, _restart(restarted=0.04), "quick", HOLDS, "final test error 0.04"),

@@ -25,6 +25,8 @@ from .records import tidy, write_table
 
 HOLDS, FAILS, NOT_RUN, NO_DATA = "yes", "no", "not run at this size", "no data"
 NOT_REACHED, DIVERGED, ERROR = "not reached at this size", "diverged", "error"
+#: A claim whose judged number is on its threshold's side, but not significantly so.
+INCONCLUSIVE = "inconclusive"
 
 #: The sizes a claim is judged at unless it says otherwise: every size but smoke (which
 #: tests the plumbing, at budgets no claim is about).
@@ -82,6 +84,40 @@ class Claim:
                 if not any(_same(value, have) for have in present):
                     out.append(f"{column} {_show(value)}")
         return out
+
+
+def wilson_interval(successes: int, trials: int, level: float = 0.95) -> tuple[float, float]:
+    """The Wilson score interval of a success fraction (scipy's ``binomtest``).
+
+    :returns: ``(low, high)``; ``(0, 1)`` for no trials.
+    """
+    from scipy.stats import binomtest
+
+    if trials == 0:
+        return 0.0, 1.0
+    ci = binomtest(int(successes), int(trials)).proportion_ci(confidence_level=level, method="wilson")
+    return float(ci.low), float(ci.high)
+
+
+def mcnemar_exact(only_first: int, only_second: int) -> float:
+    """McNemar's exact test of two methods run on the same problems: the two-sided binomial
+    p-value of the discordant problems (solved by one method only) splitting as observed
+    under an even split (scipy's ``binomtest``). 1.0 where no problem is discordant."""
+    from scipy.stats import binomtest
+
+    discordant = int(only_first) + int(only_second)
+    return 1.0 if discordant == 0 else float(binomtest(int(only_first), discordant, 0.5).pvalue)
+
+
+def trials_to_settle(only_first: int, only_second: int, trials: int, z: float = 1.96) -> int | None:
+    """Trials (per grid point) at which the paired difference observed would reach ``z``,
+    at the same rates of discordant problems (the normal approximation of McNemar's test,
+    whose statistic grows as the square root of the trials). None where the first method
+    does not lead."""
+    if only_first <= only_second:
+        return None
+    observed = (only_first - only_second) / np.sqrt(only_first + only_second)
+    return int(np.ceil(trials * (z / observed) ** 2))
 
 
 def _same(a, b) -> bool:
@@ -216,6 +252,10 @@ def to_markdown(card: pd.DataFrame, commit: str = "", code: dict | None = None, 
     others = [
         (NOT_REACHED, "regime not reached at this size"),
         (DIVERGED, "every run diverged"),
+        (
+            INCONCLUSIVE,
+            "inconclusive (on the threshold's side, but not significantly; the row says what would settle it)",
+        ),
         (NO_DATA, "without data"),
         (ERROR, "could not be judged (an error, stated in the row)"),
     ]

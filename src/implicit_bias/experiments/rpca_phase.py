@@ -15,7 +15,7 @@ from ..grids import param_key
 from ..plotting import figure
 from ..records import tidy
 from ..rpca_runs import batch_threads, dop_alpha, dop_init, pcp_weight, planted_batch
-from ..scorecard import NO_DATA, Claim
+from ..scorecard import INCONCLUSIVE, NO_DATA, Claim, mcnemar_exact, trials_to_settle, wilson_interval
 from . import Context, Family, Kind, Plot, ranks_at_most_n
 
 
@@ -276,11 +276,19 @@ def _corner_check(easy: bool):
         absent = [m for m in _CORNER_METHODS if not (part["method"] == m).any()]
         if absent:
             return "missing: " + ", ".join(f"{m} trials with {where}" for m in absent), NO_DATA
-        rates = part.groupby("method")["success"].mean()
-        text = ", ".join(f"{m}: {v:.2f} of {int((part['method'] == m).sum())} trials" for m, v in rates.items())
+        counts = part.groupby("method")["success"].agg(["sum", "count"])
+        text = ", ".join(
+            f"{m}: {k / t:.2f} of {t} trials (95% CI {_interval(k, t)})"
+            for m, (k, t) in ((m, (int(r["sum"]), int(r["count"]))) for m, r in counts.iterrows())
+        )
         return text, bool(part["success"].all()) if easy else not bool(part["success"].any())
 
     return check
+
+
+def _interval(successes: int, trials: int) -> str:
+    low, high = wilson_interval(successes, trials)
+    return f"{low:.2f}-{high:.2f}"
 
 
 def _uncovered(summary, methods, key: list[str], what: str) -> list[str]:
@@ -313,7 +321,29 @@ def _region_against(rival: str):
         text = f"grid points with success >= {s['min_success']:g}: " + ", ".join(
             f"{_NAMES.get(m, m)} {c}" for m, c in points.items()
         )
-        return f"{text} of {total}", points["dop"] > points[rival]
+        text = f"{text} of {total}"
+        if points["dop"] <= points[rival]:
+            return text, False
+        # The same problems are solved by both: the paired test on the problems one recovers alone.
+        key = ["rank", "p", "trial"]
+        pair = (
+            summary.loc[summary["method"] == "dop", [*key, "success"]]
+            .merge(summary.loc[summary["method"] == rival, [*key, "success"]], on=key, suffixes=("", "_rival"))
+            .astype({"success": bool, "success_rival": bool})
+        )
+        only_dop = int((pair["success"] & ~pair["success_rival"]).sum())
+        only_rival = int((~pair["success"] & pair["success_rival"]).sum())
+        p_value = mcnemar_exact(only_dop, only_rival)
+        text += (
+            f"; paired over {len(pair)} problems: DOP alone recovers {only_dop}, {_NAMES[rival]} alone "
+            f"{only_rival} (McNemar's exact test p = {p_value:.2g})"
+        )
+        if only_dop > only_rival and p_value < s["significance"]:
+            return text, True
+        trials = int(summary["trial"].nunique())
+        settle = trials_to_settle(only_dop, only_rival, trials)
+        more = f"; about {settle} trials per grid point would settle it at this discordance" if settle else ""
+        return f"{text}: not significant at {s['significance']:g}{more}", INCONCLUSIVE
 
     return check
 
@@ -391,22 +421,24 @@ FAMILY = Family(
                 key="dop_region",
                 text="DOP (alpha = sqrt(n)) succeeds on a larger region than the convex program solved by APG "
                 "(lambda = 1/sqrt(n), tolerance as Lin et al.; a grid point counts where its success fraction is "
-                ">= {min_success:g})",
+                ">= {min_success:g}, and DOP alone recovers more of the same problems than APG alone, McNemar's "
+                "exact test p < {significance:g})",
                 plot="phase_transition",
                 paper="wider region than the convex method (Figs. 2b, 2c)",
                 check=_region_against("apg"),
                 needs={"method": ("apg", "dop"), "rank": _ranks, "p": _ps},
-                limits={"min_success": 0.5},
+                limits={"min_success": 0.5, "significance": 0.05},
             ),
             Claim(
                 key="dop_region_exact",
                 text="(our check) DOP succeeds on a larger region than the convex program solved to a certified "
-                "optimum (a grid point counts where its success fraction is >= {min_success:g})",
+                "optimum (a grid point counts where its success fraction is >= {min_success:g}, and DOP alone "
+                "recovers more of the same problems than the program alone, McNemar's exact test p < {significance:g})",
                 plot="phase_transition",
                 paper="wider region than the convex method (Figs. 2b, 2c)",
                 check=_region_against("pcp"),
                 needs={"method": ("dop", "pcp"), "rank": _ranks, "p": _ps},
-                limits={"min_success": 0.5},
+                limits={"min_success": 0.5, "significance": 0.05},
             ),
             Claim(
                 key="apg_matches_exact",

@@ -1,0 +1,131 @@
+"""Uncertainty on judged numbers: Wilson intervals, McNemar's paired test, and the
+"inconclusive" verdict of a region claim whose advantage is not significant."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from implicit_bias.experiments import registry
+from implicit_bias.scorecard import FAILS, HOLDS, INCONCLUSIVE, mcnemar_exact, trials_to_settle, wilson_interval
+
+
+def _wilson_closed_form(k: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
+    """Wilson (1927): (p + z^2/2n +- z sqrt(p(1-p)/n + z^2/4n^2)) / (1 + z^2/n)."""
+    p = k / n
+    centre = p + z * z / (2 * n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return (centre - half) / (1 + z * z / n), (centre + half) / (1 + z * z / n)
+
+
+@pytest.mark.parametrize("k,n", [(0, 12), (12, 12), (7, 10), (1, 3), (223, 625)])
+def test_wilson_interval_matches_the_closed_form(k, n):
+    assert wilson_interval(k, n) == pytest.approx(_wilson_closed_form(k, n), abs=1e-12)
+
+
+def test_wilson_interval_known_values():
+    # 0 of 12 trials: the upper bound 0.2425 (z = 1.96); with no trials, nothing is known.
+    low, high = wilson_interval(0, 12)
+    assert low == pytest.approx(0.0, abs=1e-15) and high == pytest.approx(0.24249, abs=1e-5)
+    assert wilson_interval(0, 0) == (0.0, 1.0)
+
+
+@pytest.mark.parametrize("b,c", [(6, 0), (12, 1), (5, 5), (0, 7), (30, 18), (1, 0)])
+def test_mcnemar_exact_is_the_two_sided_binomial_tail(b, c):
+    n = b + c
+    tail = sum(math.comb(n, i) for i in range(0, min(b, c) + 1)) / 2**n
+    assert mcnemar_exact(b, c) == pytest.approx(min(1.0, 2 * tail), rel=1e-12)
+
+
+def test_mcnemar_without_discordant_problems_is_one():
+    assert mcnemar_exact(0, 0) == 1.0
+
+
+def test_trials_to_settle_reaches_the_threshold_at_the_observed_rates():
+    # 3 discordant problems to 0 in 2 trials: z = sqrt(3); 1.96^2 / 3 x 2 trials -> 3.
+    assert trials_to_settle(3, 0, 2) == 3
+    need = trials_to_settle(12, 5, 10)
+    scale = need / 10
+    z = (12 - 5) * scale / math.sqrt((12 + 5) * scale)
+    assert z >= 1.96 and (12 - 5) * (scale - 0.1) / math.sqrt((12 + 5) * (scale - 0.1)) < 1.96 + 0.2
+    assert trials_to_settle(2, 2, 10) is None and trials_to_settle(1, 4, 10) is None
+
+
+GRID = {"ranks": [1, 3, 6, 20], "ps": [0.1, 0.2, 0.4]}
+
+
+def _table(extra_dop: dict, trials: int = 2, rival: str = "apg") -> pd.DataFrame:
+    """DOP and ``rival`` succeed at rank <= 3, p = 0.1; DOP also at ``{(rank, p): trials}``."""
+    rows = [
+        {
+            "method": m,
+            "rank": r,
+            "p": p,
+            "trial": t,
+            "success": (r <= 3 and p <= 0.1) or (m == "dop" and t in extra_dop.get((r, p), ())),
+            "certified": True,
+        }
+        for m in ("dop", rival)
+        for r in GRID["ranks"]
+        for p in GRID["ps"]
+        for t in range(trials)
+    ]
+    return pd.DataFrame(rows)
+
+
+def _judge(summary: pd.DataFrame, key: str = "dop_region"):
+    claim = next(c for c in registry().claims("rpca_phase") if c.key == key)
+    return claim.check(claim.settings({"kind": "rpca_phase", **GRID}), {"summary": summary})
+
+
+def test_a_larger_region_from_few_problems_is_inconclusive():
+    # One more grid point, from one problem of two: 1 discordant problem, p = 1.
+    ours, verdict = _judge(_table({(6, 0.1): (1,)}))
+    assert verdict == INCONCLUSIVE
+    assert "APG 2, DOP 3" in ours and "DOP alone recovers 1, APG alone 0" in ours
+    assert "p = 1" in ours and "trials per grid point would settle it" in ours
+
+
+def test_a_larger_region_from_many_problems_holds():
+    # Three more grid points, every trial: 6 discordant problems to 0, p = 2 / 2^6 = 0.031.
+    ours, verdict = _judge(_table({(6, 0.1): (0, 1), (6, 0.2): (0, 1), (3, 0.2): (0, 1)}))
+    assert verdict is True, ours
+    assert "DOP alone recovers 6, APG alone 0" in ours and "p = 0.031" in ours
+
+
+def test_no_larger_region_reads_no_whatever_the_paired_test():
+    ours, verdict = _judge(_table({}))
+    assert verdict is False and "APG 2, DOP 2" in ours
+    # DOP recovers more problems (at grid points it still loses), but no more grid points.
+    ours, verdict = _judge(_table({(6, 0.1): (0,), (6, 0.2): (0,), (20, 0.4): (0,)}, trials=4))
+    assert verdict is False
+
+
+def test_the_exact_program_claim_pairs_with_pcp():
+    ours, verdict = _judge(
+        _table({(6, 0.1): (0, 1), (6, 0.2): (0, 1), (3, 0.2): (0, 1)}, rival="pcp"), "dop_region_exact"
+    )
+    assert verdict is True and "exact convex program alone 0" in ours
+
+
+def test_corner_claims_carry_wilson_intervals():
+    claim = next(c for c in registry().claims("rpca_phase") if c.key == "easy_corner")
+    summary = pd.concat([_table({}), _table({}, rival="pcp")[lambda d: d["method"] == "pcp"]])
+    ours, verdict = claim.check(claim.settings({"kind": "rpca_phase", **GRID}), {"summary": summary})
+    assert verdict is True
+    low, high = wilson_interval(4, 4)
+    assert f"dop: 1.00 of 4 trials (95% CI {low:.2f}-{high:.2f})" in ours
+    assert np.isclose(low, _wilson_closed_form(4, 4)[0])
+
+
+def test_the_scorecard_counts_inconclusive_claims_apart():
+    from implicit_bias.scorecard import scorecard, to_markdown
+
+    tables = {"ph": {"summary": _table({(6, 0.1): (1,)}), "curves": pd.DataFrame()}}
+    card = scorecard("quick", {"ph": {"kind": "rpca_phase", **GRID}}, tables, registry().claims, {})
+    verdicts = dict(zip(card["claim_id"], card["holds"], strict=True))
+    assert verdicts["ph:dop_region"] == INCONCLUSIVE
+    text = to_markdown(card)
+    assert "1 inconclusive" in text
+    assert HOLDS != INCONCLUSIVE != FAILS
