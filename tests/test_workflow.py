@@ -104,6 +104,8 @@ def test_publish_copies_a_run_with_its_facts(tmp_path):
     (run / "logs" / "s").mkdir(parents=True)
     # A job that kept two cores busy (CPU time twice its wall time).
     (run / "logs" / "s" / "a~1.benchmark.tsv").write_text("s\th:m:s\tcpu_time\n4.5\t0:00:04\t9.0\n")
+    # A local rule, run in the Snakemake process: its benchmark's CPU time is the process's.
+    (run / "logs" / "s" / "aggregate.benchmark.tsv").write_text("s\th:m:s\tcpu_time\n0.5\t0:00:00\t30.0\n")
     docs = tmp_path / "docs"
     (docs / "stale.txt").parent.mkdir()
     (docs / "stale.txt").write_text("old")
@@ -112,10 +114,14 @@ def test_publish_copies_a_run_with_its_facts(tmp_path):
     assert (docs / "compare_brief.md").read_text() == "# run against the one before\n"
     assert not (docs / "compare.md").exists()
     facts = json.loads((docs / "run.json").read_text())
-    assert facts["jobs"] == 1 and facts["jobs_s"] == 4.5 and facts["compute_s"] == 3.0
+    assert facts["jobs"] == 2 and facts["jobs_s"] == 5.0 and facts["compute_s"] == 3.0
     assert facts["compute_core_s"] == 6.0
-    assert facts["jobs_by_group"] == [{"group": "s", "jobs": 1, "wall_s": 4.5, "cpu_s": 9.0}]
+    assert facts["jobs_by_group"] == [
+        {"group": "s", "jobs": 1, "wall_s": 4.5, "cpu_s": 9.0},
+        {"group": "s (tables)", "jobs": 1, "wall_s": 0.5, "cpu_s": None},
+    ]
     assert "| s | 1 | 4 | 9 |" in (docs / "run.md").read_text()
+    assert "| s (tables) | 1 | 0 |  |" in (docs / "run.md").read_text()
     assert facts["overhead_share"] == pytest.approx(1 - 6.0 / 2 / 10.0)
     assert "**1 of 1 judged claims hold**" in (docs / "summary.md").read_text()
     readme = tmp_path / "README.md"
