@@ -109,7 +109,7 @@ dtype-check: $(VENV)/.installed
 
 # The DOP engine's scaling table (benchmarks/bench_rpca.py: n in {50, 100, 200, 400} x batch
 # in {1, 10, 100, 250} x float32/float64; the engine against both NumPy loop baselines and the
-# roofline), with its Markdown and its figure, to docs/bench/ (about 10 minutes on 2 cores).
+# roofline), with its Markdown, its brief and its figure, to docs/bench/ (about 8 minutes on 2 cores).
 bench-rpca: $(VENV)/.installed
 	mkdir -p docs/bench
 	$(BIN)/python benchmarks/bench_rpca.py docs/bench/scaling.json --cell-seconds 0.8 --min-steps 2 \

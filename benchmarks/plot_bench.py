@@ -112,6 +112,26 @@ def markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def brief(report: dict) -> str:
+    """The table's headline in one paragraph: where it ran, and the cells where the engine
+    is the slower choice (their ceilings are in :func:`markdown`)."""
+    cells = _cells(report)
+    ge_loop, ge_procs = (sum(c["checks"][k] for c in cells) for k in ("engine_ge_loop", "engine_ge_process_loops"))
+    slow = [c for c in cells if not (c["checks"]["engine_ge_loop"] and c["checks"]["engine_ge_process_loops"])]
+    m = report["machine"]
+    text = (
+        f"Commit `{m.get('commit', '?')}`, {m.get('cpu_model', '?')}, {m.get('threads', '?')} threads and "
+        f"{m.get('process_loop_workers', '?')} one-thread processes: the engine is at least as fast as the NumPy loop in this process in {ge_loop} of {len(cells)} "
+        f"cells, and as the one-thread process loops in {ge_procs} of {len(cells)}"
+    )
+    if slow:
+        named = "; ".join(f"n = {c['n']}, batch {c['batch']}, {c['dtype']} ({' '.join(c['misses'])})" for c in slow)
+        text += f". Below a loop baseline: {named}."
+    else:
+        text += "."
+    return text + "\n"
+
+
 def draw(report: dict, stem: Path) -> list[Path]:
     """Rate against n, one panel per dtype (rows) and batch (columns); writes PNG and PDF."""
     cells = _cells(report)
@@ -171,6 +191,9 @@ def publish(report: dict, markdown_path: str | None, figure_stem: str | None) ->
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(markdown(report))
         written.append(path)
+        short = path.with_name("brief.md")
+        short.write_text(brief(report))
+        written.append(short)
     if figure_stem:
         written += draw(report, Path(figure_stem))
     return written

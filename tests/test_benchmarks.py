@@ -114,6 +114,13 @@ def test_bench_rpca_runs_and_reports_its_own_ratios(tmp_path):
         assert (named in md) == bool({"<loop", "<procs"} & set(c["misses"]))
     assert report["machine"]["commit"] in md
     assert (tmp_path / "scaling.png").stat().st_size > 0 and (tmp_path / "scaling.pdf").stat().st_size > 0
+    # The brief beside it: the counts of the table, and every slow cell named.
+    brief = (tmp_path / "brief.md").read_text()
+    ge_loop = sum(c["checks"]["engine_ge_loop"] for c in cells)
+    assert f"the NumPy loop in this process in {ge_loop} of {len(cells)} cells" in brief
+    for c in cells:
+        named = f"n = 8, batch {c['batch']}, float64 ("
+        assert (named in brief) == bool({"<loop", "<procs"} & set(c["misses"]))
 
 
 def test_bench_images_runs_on_cpu(tmp_path):
