@@ -121,8 +121,9 @@ def brief(report: dict) -> str:
     m = report["machine"]
     text = (
         f"Commit `{m.get('commit', '?')}`, {m.get('cpu_model', '?')}, {m.get('threads', '?')} threads and "
-        f"{m.get('process_loop_workers', '?')} one-thread processes: the engine is at least as fast as the NumPy loop in this process in {ge_loop} of {len(cells)} "
-        f"cells, and as the one-thread process loops in {ge_procs} of {len(cells)}"
+        f"{m.get('process_loop_workers', '?')} one-thread processes: the engine is at least as fast as the NumPy "
+        f"loop in this process in {ge_loop} of {len(cells)} cells, and as the one-thread process loops in "
+        f"{ge_procs} of {len(cells)}"
     )
     if slow:
         named = "; ".join(f"n = {c['n']}, batch {c['batch']}, {c['dtype']} ({' '.join(c['misses'])})" for c in slow)

@@ -208,7 +208,32 @@ def test_run_times_in_the_docs_are_the_published_ones():
     """A wall time in minutes that the README or a page of docs/ states is a published run's."""
     import re
 
-    published = {f"{json.loads(p.read_text())['wall_s'] / 60:.1f}" for p in (REPO / "docs").glob("*/run.json")}
+    facts = [json.loads(p.read_text()) for p in (REPO / "docs").glob("*/run.json")]
+    # A run's wall time, or the test suite's pytest time (docs/tests).
+    published = {f"{f[key] / 60:.1f}" for f in facts for key in ("wall_s", "pytest_s") if key in f}
     for page in [REPO / "README.md", *(REPO / "docs").glob("*.md")]:
         stated = set(re.findall(r"(\d+\.\d) min\b", page.read_text()))
         assert stated <= published, f"{page.name}: {sorted(stated - published)} min is no published run's wall time"
+
+
+def test_the_test_suites_run_is_published_from_junit(tmp_path):
+    from implicit_bias.publish import publish_tests
+
+    junit = tmp_path / "junit.xml"
+    junit.write_text(
+        '<?xml version="1.0" encoding="utf-8"?><testsuites><testsuite name="pytest" time="125.5">'
+        '<testcase classname="tests.test_a" name="test_fast" time="0.5"/>'
+        '<testcase classname="tests.test_a" name="test_slow" time="90.0"/>'
+        '<testcase classname="tests.test_b" name="test_skip" time="0.0"><skipped message="no GPU"/></testcase>'
+        '<testcase classname="tests.test_b" name="test_bad" time="2.0"><failure message="x"/></testcase>'
+        "</testsuite></testsuites>"
+    )
+    docs = tmp_path / "docs" / "tests"
+    facts = publish_tests(junit, docs, wall_s=140.2, repo=REPO, cores=2, slowest=2)
+    assert (facts["tests"], facts["passed"], facts["skipped"], facts["failed"]) == (4, 2, 1, 1)
+    assert facts["pytest_s"] == 125.5 and facts["wall_s"] == 140.2
+    assert [t["test"] for t in facts["slowest"]] == ["tests.test_a::test_slow", "tests.test_b::test_bad"]
+    brief = (docs / "brief.md").read_text()
+    assert "4 tests (2 passed, 1 skipped, 1 failed, 0 errors), **2.1 min** of pytest time (140 s of wall" in brief
+    summary = (docs / "summary.md").read_text()
+    assert summary.startswith(brief.strip()) and "| `tests.test_a::test_slow` | 90.0 |" in summary

@@ -363,11 +363,15 @@ def publish_tests(junit: Path, docs: Path, *, wall_s: float, repo: Path, cores: 
         shutil.rmtree(docs)
     docs.mkdir(parents=True)
     (docs / "run.json").write_text(json.dumps(facts, indent=2) + "\n")
-    lines = [
+    brief = (
         f"Commit `{commit}`, {cores} cores ({facts['machine'].split(',')[0]}): the test suite, {len(cases)} tests "
         f"({counts['passed']} passed, {counts['skipped']} skipped, {counts['failed']} failed, "
         f"{counts['errors']} errors), **{facts['pytest_s'] / 60:.1f} min** of pytest time "
-        f"({facts['wall_s']:.0f} s of wall time, start-up included). The slowest:",
+        f"({facts['wall_s']:.0f} s of wall time, start-up included)."
+    )
+    (docs / "brief.md").write_text(brief + "\n")
+    lines = [
+        f"{brief} The slowest:",
         "",
         "| test | s |",
         "|---|---|",
