@@ -57,8 +57,9 @@ def compare(f64: pd.DataFrame, f32: pd.DataFrame, threshold: float) -> tuple[pd.
         raise SystemExit("dtype_check: the two runs have no problem in common")
     if (a.loc[common, "seed"] != b.loc[common, "seed"]).any():
         raise SystemExit("dtype_check: the two runs did not solve the same problems (seeds differ)")
-    both = a[["rel_err_X", "success", "seed"]].join(b[["rel_err_X", "success"]], rsuffix="_f32", how="inner")
-    both = both.rename(columns={"rel_err_X": "rel_err_X_f64", "success": "success_f64"})
+    both = a[["rel_err_X", "success", "seed"]].merge(
+        b[["rel_err_X", "success"]], left_index=True, right_index=True, suffixes=("_f64", "_f32")
+    )
     both["abs_diff"] = (both["rel_err_X_f64"] - both["rel_err_X_f32"]).abs()
     both["to_threshold"] = (both[["rel_err_X_f64", "rel_err_X_f32"]] - threshold).abs().min(axis=1)
     flips = both[both["success_f64"] != both["success_f32"]]
