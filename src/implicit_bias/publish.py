@@ -142,27 +142,22 @@ def time_by_group(run: Path) -> list[dict]:
         row = pd.read_csv(bench, sep="\t").iloc[0]
         job = bench.name.removesuffix(".benchmark.tsv")
         group = job if bench.parent == run / "logs" else bench.parent.name
+        # The local rules (implicit_bias.local_rules: tables, figures, scorecard) run in the
+        # Snakemake process, whose CPU time their benchmarks measure whole: not reported.
+        in_process = job in ("aggregate", "scorecard") or group == "figures"
         if job == "aggregate":
             group += " (tables)"
         elif job.startswith("method~"):
             group += f" ({job.split('_', 1)[0].removeprefix('method~')})"
-        g = groups.setdefault(group, [0, 0.0, 0.0])
+        g = groups.setdefault(group, [0, 0.0, 0.0, in_process])
         g[0] += 1
         g[1] += float(row["s"])
         g[2] += float(row["cpu_time"]) if "cpu_time" in row else float("nan")
     rows = [
-        # A local rule runs in the Snakemake process, whose CPU time its benchmark measures
-        # whole (every job's start-up and scheduling): not the rule's own, so not reported.
-        {"group": k, "jobs": v[0], "wall_s": round(v[1], 1), "cpu_s": None if _in_process(k) else round(v[2], 1)}
+        {"group": k, "jobs": v[0], "wall_s": round(v[1], 1), "cpu_s": None if v[3] else round(v[2], 1)}
         for k, v in groups.items()
     ]
     return sorted(rows, key=lambda r: -r["wall_s"])
-
-
-def _in_process(group: str) -> bool:
-    """Whether a group's jobs are local rules run inside the Snakemake process
-    (:mod:`implicit_bias.local_rules`)."""
-    return group in ("figures", "scorecard") or group.endswith(" (tables)")
 
 
 def publish(run: Path, docs: Path, *, wall_s: float, name: str, repo: Path, cores: int) -> None:

@@ -286,6 +286,19 @@ def _corner_check(easy: bool):
     return check
 
 
+#: What identifies one problem of the grid: every method solves the same ones.
+_PROBLEM = ["rank", "p", "trial"]
+
+
+def _paired(summary, method: str, other: str, suffix: str, extra: tuple[str, ...] = ()):
+    """``method``'s and ``other``'s rows on the problems both solved, indexed by problem:
+    ``success`` and ``success<suffix>`` as booleans, and ``other``'s ``extra`` columns."""
+    mine = summary[summary["method"] == method].set_index(_PROBLEM)[["success"]]
+    theirs = summary[summary["method"] == other].set_index(_PROBLEM)[["success", *extra]]
+    both = mine.merge(theirs, left_index=True, right_index=True, suffixes=("", suffix))
+    return both.astype({"success": bool, f"success{suffix}": bool})
+
+
 def _interval(successes: int, trials: int) -> str:
     low, high = wilson_interval(successes, trials)
     return f"{low:.2f}-{high:.2f}"
@@ -325,12 +338,7 @@ def _region_against(rival: str):
         if points["dop"] <= points[rival]:
             return text, False
         # The same problems are solved by both: the paired test on the problems one recovers alone.
-        key = ["rank", "p", "trial"]
-        pair = (
-            summary.loc[summary["method"] == "dop", [*key, "success"]]
-            .merge(summary.loc[summary["method"] == rival, [*key, "success"]], on=key, suffixes=("", "_rival"))
-            .astype({"success": bool, "success_rival": bool})
-        )
+        pair = _paired(summary, "dop", rival, "_rival")
         only_dop = int((pair["success"] & ~pair["success_rival"]).sum())
         only_rival = int((~pair["success"] & pair["success_rival"]).sum())
         p_value = mcnemar_exact(only_dop, only_rival)
@@ -350,16 +358,10 @@ def _region_against(rival: str):
 
 def _apg_against_exact(s, tables):
     summary = tables["summary"]
-    key = ["rank", "p", "trial"]
-    lacking = _uncovered(summary, ("apg", "pcp"), key, "problems")
+    lacking = _uncovered(summary, ("apg", "pcp"), _PROBLEM, "problems")
     if lacking:
         return "missing: " + "; ".join(lacking), NO_DATA
-    apg = summary[summary["method"] == "apg"].set_index(key)
-    exact = summary[summary["method"] == "pcp"].set_index(key)
-    both = apg[["success"]].merge(
-        exact[["success", "certified"]], left_index=True, right_index=True, suffixes=("", "_exact")
-    )
-    both = both.assign(success=both["success"].astype(bool), success_exact=both["success_exact"].astype(bool))
+    both = _paired(summary, "apg", "pcp", "_exact", extra=("certified",))
     differ = both[both["success"] != both["success_exact"]]
     points = differ.reset_index()[["rank", "p"]].drop_duplicates()
     frac = both.groupby(["rank", "p"])[["success", "success_exact"]].mean()
