@@ -129,3 +129,54 @@ def test_the_scorecard_counts_inconclusive_claims_apart():
     text = to_markdown(card)
     assert "1 inconclusive" in text
     assert HOLDS != INCONCLUSIVE != FAILS
+
+
+# ---------------------------------------------------------------------------------------
+# The convergence gate
+# ---------------------------------------------------------------------------------------
+
+
+def _gated_claim(verdict=True, **kw):
+    from implicit_bias.scorecard import Claim
+
+    return Claim(key="lim", text="t", plot="p", paper="", check=lambda s, t: ("ours", verdict), at_limit=True, **kw)
+
+
+def _judge_rows(claim, rows):
+    from implicit_bias.scorecard import _judge
+
+    return _judge(claim, "quick", {"kind": "k"}, {"summary": pd.DataFrame(rows)})
+
+
+def test_gate_passes_converged_runs():
+    ours, verdict = _judge_rows(_gated_claim(), [{"residual": 1e-5, "last_change": 1e-6}] * 3)
+    assert verdict == "yes" and "converged: 3 of 3" in ours
+
+
+def test_gate_flags_a_short_run_and_keeps_what_it_would_read():
+    from implicit_bias.scorecard import NOT_CONVERGED
+
+    rows = [{"residual": 1e-5, "last_change": 1e-6}, {"residual": 0.05, "last_change": 1e-6}]
+    ours, verdict = _judge_rows(_gated_claim(verdict=False), rows)
+    assert verdict == NOT_CONVERGED and "1 of 2" in ours and "would read 'no'" in ours
+
+
+def test_gate_uses_the_claims_tolerances_and_skips_diverged_runs():
+    rows = [{"residual": 5e-3, "last_change": 1e-6, "diverged": False}, {"residual": float("nan"), "last_change": 1.0, "diverged": True}]
+    assert _judge_rows(_gated_claim(), rows)[1] == "not converged"
+    claim = _gated_claim(limits={"residual_tol": 1e-2, "change_tol": 1e-2})
+    assert _judge_rows(claim, rows)[1] == "yes"
+
+
+def test_gate_without_convergence_columns_reads_no_data():
+    ours, verdict = _judge_rows(_gated_claim(), [{"x": 1.0}])
+    assert verdict == "no data" and "convergence not recorded" in ours
+
+
+def test_gate_on_the_claims_own_rows():
+    from implicit_bias.scorecard import Claim
+
+    rows = [{"g": 1, "residual": 0.5, "last_change": 0.5}, {"g": 2, "residual": 0.0, "last_change": 0.0}]
+    claim = Claim(key="k", text="t", plot="p", paper="", check=lambda s, t: ("o", True),
+                  at_limit=lambda s, summary: summary[summary["g"] == 2])
+    assert _judge_rows(claim, rows)[1] == "yes"

@@ -27,6 +27,15 @@ HOLDS, FAILS, NOT_RUN, NO_DATA = "yes", "no", "not run at this size", "no data"
 NOT_REACHED, DIVERGED, ERROR = "not reached at this size", "diverged", "error"
 #: A claim whose judged number is on its threshold's side, but not significantly so.
 INCONCLUSIVE = "inconclusive"
+#: A claim about a limit whose runs had not reached it (see :class:`Claim` ``at_limit``).
+NOT_CONVERGED = "not converged"
+
+#: The convergence gate's default tolerances: a run has converged when its relative residual
+#: (the kind's stationarity measure, column ``residual``) and the change of its iterate over
+#: the last 10% of its steps relative to the iterate's scale (column ``last_change``) are both
+#: at most these. A claim's ``limits`` may set ``residual_tol`` and ``change_tol``.
+RESIDUAL_TOL, CHANGE_TOL = 1e-3, 1e-3
+CONVERGENCE_COLUMNS = ("residual", "last_change")
 
 #: The sizes a claim is judged at unless it says otherwise: every size but smoke (which
 #: tests the plumbing, at budgets no claim is about).
@@ -52,6 +61,12 @@ class Claim:
         points. Where any is absent the claim reads :data:`NO_DATA` and names what is missing.
     :ivar limits: the claim's thresholds by name, used in both :attr:`text` and :attr:`check`.
     :ivar sizes: the sizes at which it can be judged (default :data:`JUDGED_SIZES`).
+    :ivar at_limit: the claim is about a limit (of the steps, or of a scale going to 0), so
+        its verdict stands only on converged runs: ``True`` gates on every row of the
+        summary that did not diverge, a callable ``(settings, summary) -> rows`` on the rows
+        its verdict rests on. Where any of them had not converged (:func:`convergence`) a
+        yes or no becomes :data:`NOT_CONVERGED`, and the row says which runs and what the
+        verdict would have been.
     """
 
     key: str
@@ -62,6 +77,7 @@ class Claim:
     needs: Mapping[str, Any] = field(default_factory=dict)
     limits: Mapping[str, float] = field(default_factory=dict)
     sizes: tuple[str, ...] = JUDGED_SIZES
+    at_limit: bool | Callable = False
 
     def settings(self, settings: dict) -> dict:
         """The sweep's settings with this claim's limits added (a limit may not shadow a setting)."""
@@ -120,6 +136,45 @@ def trials_to_settle(only_first: int, only_second: int, trials: int, z: float = 
     return int(np.ceil(trials * (z / observed) ** 2))
 
 
+def convergence(rows: pd.DataFrame, residual_tol: float = RESIDUAL_TOL, change_tol: float = CHANGE_TOL):
+    """The convergence gate on a summary's rows.
+
+    :param rows: with columns ``residual`` (relative stationarity residual at the end) and
+        ``last_change`` (change of the iterate over the last 10% of steps, relative).
+    :returns: a boolean Series, True where both are finite and within their tolerances.
+    """
+    missing = [c for c in CONVERGENCE_COLUMNS if c not in rows]
+    if missing:
+        raise KeyError(f"convergence columns missing: {', '.join(missing)}")
+    res = pd.to_numeric(rows["residual"], errors="coerce")
+    change = pd.to_numeric(rows["last_change"], errors="coerce")
+    return (res <= residual_tol) & (change <= change_tol)
+
+
+def _gate(claim: Claim, settings: dict, summary: pd.DataFrame, ours: str, verdict: bool) -> tuple[str, str | bool]:
+    """Apply the convergence gate of an ``at_limit`` claim to its judged yes or no."""
+    rows = claim.at_limit(settings, summary) if callable(claim.at_limit) else summary
+    if "diverged" in rows:
+        rows = rows[~rows["diverged"].astype(bool)]
+    if rows.empty:
+        return ours, verdict
+    missing = [c for c in CONVERGENCE_COLUMNS if c not in rows]
+    if missing:
+        return ours + f"; convergence not recorded (missing: {', '.join(missing)})", NO_DATA
+    rtol = float(settings.get("residual_tol", RESIDUAL_TOL))
+    ctol = float(settings.get("change_tol", CHANGE_TOL))
+    ok = convergence(rows, rtol, ctol)
+    worst = f"residual up to {rows['residual'].max():.2g}, last-10% change up to {rows['last_change'].max():.2g}"
+    if bool(ok.all()):
+        return ours + f"; converged: {len(rows)} of {len(rows)} runs ({worst}; gate {rtol:g}, {ctol:g})", verdict
+    would = HOLDS if verdict else FAILS
+    return (
+        ours + f"; NOT CONVERGED: {int((~ok).sum())} of {len(rows)} runs outside the gate "
+        f"(residual <= {rtol:g}, last-10% change <= {ctol:g}; {worst}); would read {would!r}",
+        NOT_CONVERGED,
+    )
+
+
 def _same(a, b) -> bool:
     if isinstance(a, str) or isinstance(b, str):
         return str(a) == str(b)
@@ -150,6 +205,8 @@ def _judge(claim: Claim, size: str, settings, tables) -> tuple[str, str]:
         if missing:
             return "missing: " + ", ".join(missing), NO_DATA
         ours, verdict = claim.check(claim.settings(settings), tables)
+        if claim.at_limit and not isinstance(verdict, str):
+            ours, verdict = _gate(claim, claim.settings(settings), summary, ours, verdict)
     except Exception as exc:  # noqa: BLE001 - one claim's failure must not hide the others
         return f"{type(exc).__name__}: {exc}", ERROR
     if isinstance(verdict, str):
@@ -252,6 +309,7 @@ def to_markdown(card: pd.DataFrame, commit: str = "", code: dict | None = None, 
     others = [
         (NOT_REACHED, "regime not reached at this size"),
         (DIVERGED, "every run diverged"),
+        (NOT_CONVERGED, "judged on runs that had not converged (the row says which, and what they would read)"),
         (
             INCONCLUSIVE,
             "inconclusive (on the threshold's side, but not significantly; the row says what would settle it)",
