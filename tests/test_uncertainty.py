@@ -162,7 +162,10 @@ def test_gate_flags_a_short_run_and_keeps_what_it_would_read():
 
 
 def test_gate_uses_the_claims_tolerances_and_skips_diverged_runs():
-    rows = [{"residual": 5e-3, "last_change": 1e-6, "diverged": False}, {"residual": float("nan"), "last_change": 1.0, "diverged": True}]
+    rows = [
+        {"residual": 5e-3, "last_change": 1e-6, "diverged": False},
+        {"residual": float("nan"), "last_change": 1.0, "diverged": True},
+    ]
     assert _judge_rows(_gated_claim(), rows)[1] == "not converged"
     claim = _gated_claim(limits={"residual_tol": 1e-2, "change_tol": 1e-2})
     assert _judge_rows(claim, rows)[1] == "yes"
@@ -177,6 +180,12 @@ def test_gate_on_the_claims_own_rows():
     from implicit_bias.scorecard import Claim
 
     rows = [{"g": 1, "residual": 0.5, "last_change": 0.5}, {"g": 2, "residual": 0.0, "last_change": 0.0}]
-    claim = Claim(key="k", text="t", plot="p", paper="", check=lambda s, t: ("o", True),
-                  at_limit=lambda s, summary: summary[summary["g"] == 2])
+    claim = Claim(
+        key="k",
+        text="t",
+        plot="p",
+        paper="",
+        check=lambda s, t: ("o", True),
+        at_limit=lambda s, summary: summary[summary["g"] == 2],
+    )
     assert _judge_rows(claim, rows)[1] == "yes"
