@@ -189,3 +189,75 @@ def test_gate_on_the_claims_own_rows():
         at_limit=lambda s, summary: summary[summary["g"] == 2],
     )
     assert _judge_rows(claim, rows)[1] == "yes"
+
+
+# ---------------------------------------------------------------------------------------
+# Image differences: each seed's value and an interval over seeds
+# ---------------------------------------------------------------------------------------
+
+
+def test_seed_interval_is_scipys_t_interval():
+    from scipy import stats
+
+    from implicit_bias.experiments.images import seed_interval
+
+    v = np.array([1.2, 0.4, 0.9, 1.7])
+    mean, lo, hi = seed_interval(v)
+    want = stats.t.interval(0.95, len(v) - 1, loc=v.mean(), scale=stats.sem(v))
+    assert mean == pytest.approx(v.mean()) and (lo, hi) == pytest.approx(want)
+    assert math.isnan(seed_interval([0.3])[1])
+
+
+def test_side_of_reads_the_interval():
+    from implicit_bias.experiments.images import side_of, seeds_to_settle
+
+    assert side_of([2.0, 2.1, 1.9], 0.0) == HOLDS
+    assert side_of([-2.0, -2.1, -1.9], 0.0) == FAILS
+    assert side_of([1.0, -0.5, 0.8], 0.0) == INCONCLUSIVE
+    # Below a threshold: a drop of 0.2 dB clears 0.5.
+    assert side_of([0.2, 0.25, 0.15], 0.5, above=False) == HOLDS
+    need = seeds_to_settle([1.0, -0.5, 0.8], 0.0)
+    from scipy.stats import t
+
+    sd, gap = np.std([1.0, -0.5, 0.8], ddof=1), np.mean([1.0, -0.5, 0.8])
+    assert t.ppf(0.975, need - 1) * sd / math.sqrt(need) < gap <= t.ppf(0.975, need - 2) * sd / math.sqrt(need - 1)
+
+
+def _gallery(diffs: dict) -> pd.DataFrame:
+    """DOP's and DIP-l1's last PSNR at p = 0.5, DOP ahead by ``diffs[image][seed]``."""
+    rows = []
+    for image, per_seed in diffs.items():
+        for trial, d in enumerate(per_seed):
+            for method, last in (("dop", 30.0 + d), ("dip_l1", 30.0)):
+                rows.append(
+                    {
+                        "method": method,
+                        "image": image,
+                        "trial": trial,
+                        "p": 0.5,
+                        "width": 128,
+                        "psnr_last": last,
+                        "psnr_best": last,
+                        "iter_best": 10,
+                        "gain_last_20pct": 0.0,
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize(
+    ("diffs", "verdict", "text"),
+    [
+        ({"a": [1.0, 1.1, 0.9], "b": [2.0, 2.2, 1.9]}, HOLDS, "a: +1.00 dB (seeds +1.00, +1.10, +0.90; 95% CI"),
+        ({"a": [1.0, 1.1, 0.9], "b": [-2.0, -2.2, -1.9]}, FAILS, "b: -2.03 dB"),
+        ({"a": [1.0, 1.1, 0.9], "b": [1.0, -0.8, 0.5]}, INCONCLUSIVE, "the interval contains 0 on b; about"),
+    ],
+)
+def test_image_claim_reads_each_seed_and_the_interval(diffs, verdict, text):
+    from implicit_bias.config import kind_defaults
+    from implicit_bias.scorecard import scorecard
+
+    settings = {**kind_defaults("image_gallery"), "kind": "image_gallery", "images": sorted(diffs), "tuned_on": []}
+    card = scorecard("quick", {"g": settings}, {"g": {"summary": _gallery(diffs)}}, registry().claims, figures={})
+    row = card.set_index("claim_id").loc["g:dop_ends_above_dip_l1"]
+    assert row["holds"] == verdict and text in row["ours"], row["ours"]

@@ -21,7 +21,7 @@ import pandas as pd
 from ..grids import BOOKKEEPING_KEYS, param_key
 from ..plotting import METHOD_COLORS, METHOD_LABELS, figure
 from ..records import tidy
-from ..scorecard import NO_DATA, NOT_REACHED, Claim
+from ..scorecard import FAILS, HOLDS, INCONCLUSIVE, NO_DATA, NOT_REACHED, Claim
 from ..seeding import trial_rngs, trial_seed
 from . import Context, Family, Kind, Plot, one_job_per
 
@@ -491,6 +491,85 @@ def _spread(values: pd.DataFrame, column: str) -> pd.Series:
     return g.max() - g.min()
 
 
+def seed_interval(values, level: float = 0.95) -> tuple[float, float, float]:
+    """The mean of per-seed values and its Student-t interval over seeds.
+
+    :returns: ``(mean, low, high)``; the bounds are NaN with fewer than two seeds.
+    """
+    from scipy.stats import t
+
+    v = np.asarray(values, dtype=float)
+    mean = float(v.mean()) if len(v) else float("nan")
+    if len(v) < 2:
+        return mean, float("nan"), float("nan")
+    half = float(t.ppf(0.5 + level / 2, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v)))
+    return mean, mean - half, mean + half
+
+
+def seeds_to_settle(values, threshold: float, level: float = 0.95, most: int = 10000) -> int | None:
+    """The fewest seeds at which the Student-t interval of the mean would clear
+    ``threshold``, at the observed mean and spread; None where the spread is 0, fewer than
+    two seeds ran, or more than ``most`` would be needed."""
+    from scipy.stats import t
+
+    v = np.asarray(values, dtype=float)
+    if len(v) < 2 or v.std(ddof=1) == 0 or v.mean() == threshold:
+        return None
+    sd, gap = v.std(ddof=1), abs(v.mean() - threshold)
+    for n in range(max(2, len(v) + 1), most + 1):
+        if t.ppf(0.5 + level / 2, n - 1) * sd / math.sqrt(n) < gap:
+            return n
+    return None
+
+
+def side_of(values, threshold: float, above: bool = True) -> str:
+    """Which side of ``threshold`` the mean over seeds is on, judged by its 95% interval:
+    :data:`HOLDS` (clear of it on the wanted side), :data:`FAILS` (clear on the other side),
+    or :data:`INCONCLUSIVE` (the interval contains it). With one seed, the value itself."""
+    mean, lo, hi = seed_interval(values)
+    if np.isnan(lo):
+        return HOLDS if (mean >= threshold if above else mean <= threshold) else FAILS
+    if (lo >= threshold) if above else (hi <= threshold):
+        return HOLDS
+    if (hi < threshold) if above else (lo > threshold):
+        return FAILS
+    return INCONCLUSIVE
+
+
+def _seed_text(image: str, values, unit: str = "dB", signed: bool = True) -> str:
+    mean, lo, hi = seed_interval(values)
+    fmt = "{:+.2f}" if signed else "{:.2f}"
+    seeds = ", ".join(fmt.format(v) for v in values)
+    ci = "one seed" if np.isnan(lo) else f"95% CI {fmt.format(lo)} to {fmt.format(hi)}"
+    return f"{image}: {fmt.format(mean)} {unit} (seeds {seeds}; {ci})"
+
+
+def _every_image(per_seed: pd.DataFrame, threshold: float, above: bool, signed: bool = True) -> tuple[str, str]:
+    """Judge "on every image, the mean over seeds is above (below) ``threshold``" with each
+    image's interval over seeds: no where any image is clearly on the wrong side, yes where
+    every image is clearly on the right side, inconclusive otherwise (with the seeds that
+    would settle it).
+
+    :param per_seed: columns ``image`` and ``value``, one row per seed.
+    """
+    parts, sides, settle = [], {}, []
+    for image, part in per_seed.groupby("image", sort=True):
+        v = part["value"].to_numpy()
+        parts.append(_seed_text(image, v, signed=signed))
+        sides[image] = side_of(v, threshold, above)
+        if sides[image] == INCONCLUSIVE:
+            settle.append(seeds_to_settle(v, threshold))
+    text = "; ".join(parts)
+    if any(v == FAILS for v in sides.values()):
+        return text, FAILS
+    if all(v == HOLDS for v in sides.values()):
+        return text, HOLDS
+    open_ = [i for i, v in sides.items() if v == INCONCLUSIVE]
+    need = max((n for n in settle if n is not None), default=None)
+    more = f"; about {need} seeds would settle it at the observed spread" if need else ""
+    return text + f"; the interval contains {threshold:g} on {', '.join(open_)}{more}", INCONCLUSIVE
+
+
 def _difference_text(diff: pd.Series, spread: pd.Series | None = None) -> str:
     parts = []
     for image, d in diff.items():
@@ -514,9 +593,8 @@ def _dop_vs_dip_l1_last(s: dict, tables: dict) -> tuple[str, bool | str]:
     if lacking:
         return _no_data(lacking)
     d = _paired(summary, ("dop", "psnr_last"), ("dip_l1", "psnr_last"), s["at_p"])
-    diff = _per_image(d, "diff")
-    text = "DOP last - DIP-l1 last, mean over trials: " + _difference_text(diff, _spread(d, "diff"))
-    return _images_note(s) + text, bool((diff >= 0).all())
+    text, verdict = _every_image(d.rename(columns={"diff": "value"}), 0.0, above=True)
+    return _images_note(s) + "DOP last - DIP-l1 last, mean over seeds: " + text, verdict
 
 
 def _dop_no_early_stop(s: dict, tables: dict) -> tuple[str, bool | str]:
@@ -532,13 +610,13 @@ def _dop_no_early_stop(s: dict, tables: dict) -> tuple[str, bool | str]:
         return _images_note(
             s
         ) + f"DOP still climbing on every image (dB gained over the last 20%: {gains})", NOT_REACHED
-    drop = _per_image(judged.assign(drop=judged["psnr_best"] - judged["psnr_last"]), "drop")
-    text = f"DOP best - last where it plateaued ({len(drop)} of {dop['image'].nunique()} images): " + "; ".join(
-        f"{i}: {d:.2f} dB" for i, d in drop.items()
-    )
-    if len(drop) < dop["image"].nunique():
+    drops = judged.assign(value=judged["psnr_best"] - judged["psnr_last"])
+    body, verdict = _every_image(drops, s["within_db"], above=False, signed=False)
+    text = f"DOP best - last where it plateaued ({drops['image'].nunique()} of {dop['image'].nunique()} images): "
+    text += body
+    if drops["image"].nunique() < dop["image"].nunique():
         text += f"; still climbing elsewhere (dB gained over the last 20%: {gains})"
-    return _images_note(s) + text, bool((drop <= s["within_db"]).all())
+    return _images_note(s) + text, verdict
 
 
 def _dip_l1_needs_stop(s: dict, tables: dict) -> tuple[str, bool | str]:
@@ -551,11 +629,20 @@ def _dip_l1_needs_stop(s: dict, tables: dict) -> tuple[str, bool | str]:
     judged = l1[l1["image"].isin(past[past].index)]
     if judged.empty:
         return _images_note(s) + "DIP-l1 still at or near its best at the end on every image", NOT_REACHED
-    drop = _per_image(judged.assign(drop=judged["psnr_best"] - judged["psnr_last"]), "drop")
-    text = f"DIP-l1 best - last where past its peak ({len(drop)} of {l1['image'].nunique()} images): " + "; ".join(
-        f"{i}: {d:.2f} dB" for i, d in drop.items()
+    drops = judged.assign(value=judged["psnr_best"] - judged["psnr_last"])
+    sides = {i: side_of(part["value"].to_numpy(), s["stop_db"], above=True) for i, part in drops.groupby("image")}
+    text = f"DIP-l1 best - last where past its peak ({len(sides)} of {l1['image'].nunique()} images): " + "; ".join(
+        _seed_text(i, part["value"].to_numpy(), signed=False) for i, part in drops.groupby("image")
     )
-    return _images_note(s) + text, bool((drop >= s["stop_db"]).sum() >= s["share"] * len(drop))
+    clear = sum(v == HOLDS for v in sides.values())
+    possible = clear + sum(v == INCONCLUSIVE for v in sides.values())
+    text += f"; {clear} of {len(sides)} clearly fall {s['stop_db']:g} dB or more"
+    needed = s["share"] * len(sides)
+    if clear >= needed:
+        return _images_note(s) + text, HOLDS
+    if possible < needed:
+        return _images_note(s) + text, FAILS
+    return _images_note(s) + text + f" ({possible - clear} undecided by their interval)", INCONCLUSIVE
 
 
 def _dop_beats_stopped(s: dict, tables: dict) -> tuple[str, bool | str]:
@@ -564,14 +651,15 @@ def _dop_beats_stopped(s: dict, tables: dict) -> tuple[str, bool | str]:
     lacking = _lacking(summary, ("dop", "dip", "dip_l1"), p, s["images"])
     if lacking:
         return _no_data(lacking)
-    dop = _per_image(_at(summary, "dop", p), "psnr_last")
+    # Per seed: DOP's last against the better of DIP's and DIP-l1's oracle-stopped best.
+    dop = _at(summary, "dop", p).set_index(["image", "trial"])["psnr_last"]
     rival = np.maximum(
-        _per_image(_at(summary, "dip", p), "psnr_best"), _per_image(_at(summary, "dip_l1", p), "psnr_best")
+        _at(summary, "dip", p).set_index(["image", "trial"])["psnr_best"],
+        _at(summary, "dip_l1", p).set_index(["image", "trial"])["psnr_best"],
     )
-    diff = (dop - rival).dropna()
-    d = _paired(summary, ("dop", "psnr_last"), ("dip_l1", "psnr_best"), p)
-    text = "DOP last - best early-stopped DIP/DIP-l1, mean over trials: " + _difference_text(diff, _spread(d, "diff"))
-    return _images_note(s) + text, bool((diff >= 0).all())
+    d = (dop - rival).dropna().rename("value").reset_index()
+    text, verdict = _every_image(d, 0.0, above=True)
+    return _images_note(s) + "DOP last - best early-stopped DIP/DIP-l1, mean over seeds: " + text, verdict
 
 
 def _width_overfits(s: dict, tables: dict) -> tuple[str, bool | str]:
