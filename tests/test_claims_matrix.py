@@ -10,7 +10,7 @@ import pytest
 
 from implicit_bias.config import kind_defaults
 from implicit_bias.experiments import registry
-from implicit_bias.scorecard import FAILS, HOLDS, INCONCLUSIVE, NO_DATA, scorecard
+from implicit_bias.scorecard import FAILS, HOLDS, INCONCLUSIVE, NO_DATA, NOT_CONVERGED, scorecard
 
 MATRIX_KINDS = (
     "rpca_alpha",
@@ -95,11 +95,61 @@ THEOREM1 = {"alphas": [1.0, 10.0], "gammas": [0.1, 0.01, 0.001]}
 def theorem1(gaps: dict) -> dict:
     """Objective gaps ``{(alpha, gamma): [gap of each trial]}``."""
     rows = [
-        {"method": "dop", "alpha": a, "gamma": g, "trial": t, "objective_gap": v}
+        {"method": "dop", "alpha": a, "gamma": g, "trial": t, "objective_gap": v, "residual": 0.0, "last_change": 0.0}
         for (a, g), values in gaps.items()
         for t, v in enumerate(values)
     ]
     return {"summary": pd.DataFrame(rows)}
+
+
+def theorem1_deep(scan=None, *, gap=1e-4, vs_matrix=1e-10, vs_half=1e-4, last_change=0.0, drop=()) -> dict:
+    """Matrix rows of :func:`theorem1` (every gap 1e-3), and eigenvalue rows at gammas 1e-3
+    and 1e-9 (the deepest) for alphas 1 and 10, two trials: the lambda scan at the deepest
+    gamma as ``scan`` ``{c: (gap, how far the convex solution moved from c = 1)}`` (default: a
+    scan that identifies c = 1 where the solution moves), the half-step runs, and the
+    eigenvalue runs' distance to the matrix runs (``vs_matrix``) and to the half step."""
+    scan = scan or {0.5: (0.05, 0.1), 0.8: (0.005, 0.02), 1.0: (gap, 0.0), 2.0: (0.08, 0.2)}
+    base = theorem1({(a, g): [1e-3, 1e-3] for a in THEOREM1["alphas"] for g in THEOREM1["gammas"]})["summary"]
+    base = base.assign(dynamics="matrix", lambda_factor=1.0)
+    rows = []
+    for a in THEOREM1["alphas"]:
+        for t in range(2):
+            common = {"method": "dop", "alpha": a, "trial": t, "residual": 0.0, "last_change": last_change}
+            rows.append(
+                {
+                    **common,
+                    "dynamics": "eigenvalues",
+                    "gamma": 1e-3,
+                    "lambda_factor": 1.0,
+                    "objective_gap": 1e-3,
+                    "vs_matrix": vs_matrix,
+                }
+            )
+            for c, (g, moved) in scan.items():
+                rows.append(
+                    {
+                        **common,
+                        "dynamics": "eigenvalues",
+                        "gamma": 1e-9,
+                        "lambda_factor": c,
+                        "objective_gap": g,
+                        "convex_vs_factor_1": moved,
+                        **({"vs_half_step": vs_half} if c == 1.0 else {}),
+                    }
+                )
+            rows.append(
+                {
+                    **common,
+                    "dynamics": "eigenvalues, half step",
+                    "gamma": 1e-9,
+                    "lambda_factor": 1.0,
+                    "objective_gap": gap,
+                }
+            )
+    frame = pd.concat([base, pd.DataFrame(rows)], ignore_index=True)
+    for dynamics in drop:
+        frame = frame[frame["dynamics"] != dynamics]
+    return {"summary": frame}
 
 
 def _gaps(**special) -> dict:
@@ -112,14 +162,30 @@ def _gaps(**special) -> dict:
     return out
 
 
-def weighted(dist: dict) -> dict:
-    """Distances ``{weight_ratio: [(to the closed form, to the plain min-norm) of each trial]}``."""
+def weighted(dist: dict, random=None, **columns) -> dict:
+    """Distances ``{weight_ratio: [(to the closed form, to the plain min-norm) of each trial]}``
+    from theta0 = 0, and from a random start ``random`` ``[(to the closed form, to where
+    eq. 18 predicts) of each run]`` (at ratio 10); ``columns`` set a column of every row."""
     rows = [
-        {"method": "gd", "weight_ratio": r, "trial": t, "dist_closed_form": c, "dist_min_norm": p}
+        {"method": "gd", "start": "zero", "weight_ratio": r, "trial": t, "dist_closed_form": c, "dist_min_norm": p}
         for r, trials in dist.items()
         for t, (c, p) in enumerate(trials)
     ]
-    return {"summary": pd.DataFrame(rows)}
+    rows += [
+        {
+            "method": "gd",
+            "start": "random",
+            "weight_ratio": 10.0,
+            "trial": t,
+            "dist_closed_form": c,
+            "dist_predicted": p,
+        }
+        for t, (c, p) in enumerate(random or [])
+    ]
+    return {"summary": pd.DataFrame(rows).assign(**{"residual": 0.0, "last_change": 0.0, **columns})}
+
+
+RANDOM_OK = [(7.5, 1e-14), (3.0, 1e-13)]
 
 
 WEIGHTED_OK = {1.0: [(1e-15, 1e-15)] * 2, 10.0: [(1e-12, 0.3)] * 2, 100.0: [(5e-7, 0.5), (1e-9, 2e-3)]}
@@ -131,7 +197,7 @@ def alpha_lambda(dist: dict) -> dict:
     rows = [
         {"method": "dop", "alpha": a, "trial": t, "rel_dist": d} for a, ds in dist.items() for t, d in enumerate(ds)
     ]
-    return {"summary": pd.DataFrame(rows)}
+    return {"summary": pd.DataFrame(rows).assign(residual=0.0, last_change=0.0)}
 
 
 # ---------------------------------------------------------------------------------------
@@ -334,30 +400,100 @@ CASES = [
         {},
         "weight_ratio 100",
     ),
-    ("theory_weighted_min_norm", "not_plain", HOLDS, weighted(WEIGHTED_OK), {}, "0.002 (Lambda != c I); 1e-15"),
+    # Beside the closed form: an independent solve of eq. 19 and its optimality condition.
     (
         "theory_weighted_min_norm",
-        "not_plain",
+        "closed_form",
         FAILS,
-        weighted({**WEIGHTED_OK, 100.0: [(1e-9, 0.5), (1e-9, 5e-4)]}),
+        weighted(WEIGHTED_OK, dist_independent=1e-12, optimality=1e-3),
         {},
-        "0.0005",
+        "optimality condition violated by 0.001",
+    ),
+    # A run that had not settled: the gate turns the yes into "not converged".
+    (
+        "theory_weighted_min_norm",
+        "closed_form",
+        NOT_CONVERGED,
+        weighted(WEIGHTED_OK, last_change=0.01),
+        {},
+        "would read 'yes'",
+    ),
+    # The control of eq. 18's condition: from a random start the limit must miss the closed form.
+    (
+        "theory_weighted_min_norm",
+        "random_start",
+        HOLDS,
+        weighted(WEIGHTED_OK, RANDOM_OK),
+        {},
+        "min distance to the closed form 3",
     ),
     (
         "theory_weighted_min_norm",
-        "not_plain",
-        NO_DATA,
-        weighted({1.0: WEIGHTED_OK[1.0]}),
-        {"weight_ratios": [1.0]},
-        "a weight ratio above 1",
-    ),
-    (
-        "theory_weighted_min_norm",
-        "not_plain",
-        NO_DATA,
-        weighted({r: v for r, v in WEIGHTED_OK.items() if r != 10.0}),
+        "random_start",
+        FAILS,
+        weighted(WEIGHTED_OK, [(1e-9, 1e-14), (3.0, 1e-13)]),
         {},
-        "weight_ratio 10",
+        "min distance to the closed form 1e-09",
+    ),
+    ("theory_weighted_min_norm", "random_start", FAILS, weighted(WEIGHTED_OK, [(7.5, 1e-3)]), {}, "predicts"),
+    ("theory_weighted_min_norm", "random_start", NO_DATA, weighted(WEIGHTED_OK), {}, "random start"),
+    # Theorem 1 in the eigenvalue dynamics: the reduction, deeper gammas, the half step, the lambda scan.
+    ("theory_theorem1", "reduction", HOLDS, theorem1_deep(), THEOREM1, "1e-10"),
+    ("theory_theorem1", "reduction", FAILS, theorem1_deep(vs_matrix=1e-3), THEOREM1, "0.001"),
+    ("theory_theorem1", "reduction", NO_DATA, theorem1_deep(drop=("eigenvalues",)), THEOREM1, "eigenvalue runs"),
+    ("theory_theorem1", "gap_small_deep", HOLDS, theorem1_deep(), THEOREM1, "gamma = 1e-09"),
+    ("theory_theorem1", "gap_small_deep", FAILS, theorem1_deep(gap=0.02), THEOREM1, "10: 0.02"),
+    ("theory_theorem1", "gap_small_deep", NO_DATA, theorem1(_gaps()), THEOREM1, "eigenvalue runs"),
+    ("theory_theorem1", "gap_small_deep", NOT_CONVERGED, theorem1_deep(last_change=0.05), THEOREM1, "4 of 4 runs"),
+    ("theory_theorem1", "half_step", HOLDS, theorem1_deep(), THEOREM1, "0.0001"),
+    ("theory_theorem1", "half_step", FAILS, theorem1_deep(vs_half=0.05), THEOREM1, "0.05"),
+    ("theory_theorem1", "half_step", NO_DATA, theorem1_deep(drop=("eigenvalues",)), THEOREM1, "half-step"),
+    ("theory_theorem1", "lambda_scan", HOLDS, theorem1_deep(), THEOREM1, "4 of 4 (alpha, trial) informative"),
+    # A wrong lambda fits as well: the gap at c = 1/2, where the solution moves, is small too.
+    (
+        "theory_theorem1",
+        "lambda_scan",
+        FAILS,
+        theorem1_deep({0.5: (1e-5, 0.1), 1.0: (1e-4, 0.0), 2.0: (0.08, 0.2)}),
+        THEOREM1,
+        "rejected in 4 of 8",
+    ),
+    # Only c = 2 moves the solution; c = 1/2 (unmoved, small gap) is not held against it.
+    (
+        "theory_theorem1",
+        "lambda_scan",
+        HOLDS,
+        theorem1_deep({0.5: (1e-4, 0.0), 1.0: (1e-4, 0.0), 2.0: (0.08, 0.2)}),
+        THEOREM1,
+        "rejected in 4 of 4",
+    ),
+    # c = 1 itself does not fit.
+    (
+        "theory_theorem1",
+        "lambda_scan",
+        FAILS,
+        theorem1_deep({0.5: (0.05, 0.1), 1.0: (0.02, 0.0), 2.0: (0.08, 0.2)}),
+        THEOREM1,
+        "at c = 1 in 0 of them",
+    ),
+    # The convex solution does not move with lambda: nothing to tell apart.
+    (
+        "theory_theorem1",
+        "lambda_scan",
+        NO_DATA,
+        theorem1_deep({0.5: (0.05, 0.0), 1.0: (1e-4, 0.0), 2.0: (0.08, 0.0)}),
+        THEOREM1,
+        "cannot tell lambda = 1/alpha",
+    ),
+    ("theory_theorem1", "lambda_scan", NO_DATA, theorem1(_gaps()), THEOREM1, "c = 1/2, 1 and 2"),
+    # The matrix claims' gate: one unsettled run.
+    (
+        "theory_theorem1",
+        "gap_small",
+        NOT_CONVERGED,
+        {"summary": theorem1(_gaps())["summary"].assign(residual=[0.0] * 11 + [0.5])},
+        THEOREM1,
+        "1 of 4 runs",
     ),
     # Every trial at every alpha of the grid within 0.1 of the convex solution; 0.1 itself is not.
     (
@@ -366,7 +502,7 @@ CASES = [
         HOLDS,
         alpha_lambda({1.0: [0.099], ROOT: [0.05], 100.0: [0.0]}),
         LAMBDA_GRID,
-        "3 of 3 alphas within 0.1; at sqrt(n): 0.05",
+        "3 of 3 alphas within 0.1; 0 of 3 runs trivial (both X near 0); at sqrt(n): 0.05",
     ),
     (
         "theory_alpha_lambda",
@@ -408,7 +544,10 @@ def test_claim_on_made_up_tables(case):
 
 
 def test_every_matrix_claim_has_a_yes_a_no_and_a_no_data_case():
+    from test_alpha_lambda import CLAIMS as ALPHA_LAMBDA  # each read yes, no and no data there
+
     have = {(kind, key, verdict) for kind, key, verdict, *_ in CASES}
+    have |= {("theory_alpha_lambda", key, v) for key in ALPHA_LAMBDA for v in (HOLDS, FAILS, NO_DATA)}
     for kind in MATRIX_KINDS:
         claims = registry().claims(kind)
         assert claims

@@ -190,9 +190,14 @@ def test_every_kind_reaches_its_engines_through_local_imports():
         "rpca_phase": {"rpca:dop_descent", "apg:apg_rpca", "apg:pcp_lambda", "convex:pcp", "devices:resolve_dtype"},
         "sensing_init": {"sensing:sensing_descent", "sensing:sensing_problem", "sensing:random_factor"},
         "sensing_restart": {"sensing:restarted_descent", "sensing:sensing_descent"},
-        "theory_theorem1": {"theory:sensing_dop_descent", "convex:commuting_sensing_lp"},
+        "sensing_toy": {"experiments.sensing_toy:descent", "experiments.sensing_toy:set_points"},
+        "theory_theorem1": {
+            "theory:sensing_dop_descent",
+            "theory:commuting_dop_descent",
+            "convex:commuting_sensing_lp",
+        },
         "theory_weighted_min_norm": {"theory:weighted_min_norm", "theory:preconditioned_descent"},
-        "theory_alpha_lambda": {"convex:psd_pcp", "rpca:dop_descent"},
+        "theory_alpha_lambda": {"convex:psd_pcp", "rpca_runs:dop_until_stationary", "convex:nearest_lambda"},
         **{k: {"image_recovery:recover_image"} for k in ("image_width", "image_gallery", "image_noise")},
     }
     assert set(expected) == set(reg.kind_module)

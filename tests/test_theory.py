@@ -271,16 +271,19 @@ def test_theorem1_job_is_deterministic_and_reports_the_contract(schema, tmp_path
     assert list(jobs) == ["trials~2"]  # every trial in one batch
     a, curves = run_job(sweep="t", settings=s, job=jobs["trials~2"], outdir=tmp_path / "a", seed=1, progress=False)
     b, _ = run_job(sweep="t", settings=s, job=jobs["trials~2"], outdir=tmp_path / "b", seed=1, progress=False)
-    cols = ["gamma", "alpha", "lambda", "objective_gap", "residual", "dist_convex"]
+    cols = ["gamma", "alpha", "lambda", "objective_gap", "residual", "last_change", "dist_convex"]
+    np.testing.assert_array_equal(a[cols].to_numpy(), b[cols].to_numpy())
+    assert set(a["dynamics"]) == {"matrix", "eigenvalues", "eigenvalues, half step"}
+    a = a[a["dynamics"] == "matrix"]
     assert list(a["trial"]) == [0, 0, 1, 1] and list(a["gamma"]) == [0.1, 1e-3, 0.1, 1e-3]
     assert (a["lambda"] == 0.1).all() and a["seed"].nunique() == 2
-    np.testing.assert_array_equal(a[cols].to_numpy(), b[cols].to_numpy())
     assert set(curves["iteration"]) == {0, 100, 200, 300}
     assert (tmp_path / "a" / "summary.csv").exists()
     # A trial's numbers do not depend on the batch it runs in (to rounding).
     one = {**s, "trials": 1}
     (job,) = sweep_jobs(one).values()
     c, _ = run_job(sweep="t", settings=one, job=job, outdir=tmp_path / "c", seed=1, progress=False)
+    c = c[c["dynamics"] == "matrix"]
     assert list(c["seed"]) == list(a["seed"][:2])
     np.testing.assert_allclose(c[cols].to_numpy(), a[cols].to_numpy()[:2], rtol=1e-9, atol=1e-12)
 
@@ -300,7 +303,10 @@ def test_weighted_job_contrasts_plain_and_discrepant_rates(schema, tmp_path):
     )
     (job,) = sweep_jobs(s).values()
     summary, _ = run_job(sweep="w", settings=s, job=job, outdir=tmp_path, seed=0, progress=False)
-    assert (summary["dist_closed_form"] < 1e-6).all()
+    random = summary[summary["start"] == "random"]
+    assert len(random) == 4 and (random["dist_closed_form"] > 1e-2).all() and (random["dist_predicted"] < 1e-8).all()
+    summary = summary[summary["start"] == "zero"]
+    assert (summary["dist_closed_form"] < 1e-6).all() and (summary["optimality"] < 1e-8).all()
     plain = summary[summary["weight_ratio"] == 1.0]
     skewed = summary[summary["weight_ratio"] == 100.0]
     assert (plain["dist_min_norm"] < 1e-6).all() and (skewed["dist_min_norm"] > 1e-2).all()
@@ -309,7 +315,9 @@ def test_weighted_job_contrasts_plain_and_discrepant_rates(schema, tmp_path):
 def test_alpha_lambda_job_runs_every_alpha_with_lambda_its_inverse(schema, tmp_path):
     from implicit_bias.experiments import run_job, sweep_jobs
 
-    s = _settings(schema, "theory_alpha_lambda", n=8, rank=1, alpha_num=2, trials=1, steps=50, record_every=25)
+    s = _settings(
+        schema, "theory_alpha_lambda", n=8, rank=1, alpha_num=2, trials=1, steps=50, record_every=25, starts=[]
+    )
     (job,) = sweep_jobs(s).values()
     summary, curves = run_job(sweep="al", settings=s, job=job, outdir=tmp_path, seed=0, progress=False)
     assert sorted(summary["alpha"]) == pytest.approx([1.0, math.sqrt(8), 100.0])
@@ -327,3 +335,62 @@ def test_theory_figures_at_smoke_size(smoke_run, tmp_path):
     run_snakemake(run, "--cores", "1", "--config", "size=smoke", "--", *targets)
     for t in targets:
         assert (run / t).stat().st_size > 0
+
+
+# ---------------------------------------------------------------------------------------
+# Theorem 1 in the eigenvalues; Appendix A's independent solve and its control
+# ---------------------------------------------------------------------------------------
+
+
+def test_eigenvalue_dynamics_are_the_matrix_dynamics():
+    from implicit_bias.theory import commuting_dop_descent
+
+    insts = [_instance(seed=s, n=5, m=10, rank=1) for s in (0, 1)]
+    A = torch.from_numpy(np.stack([i.A for i in insts]))
+    D = torch.from_numpy(np.stack([i.eigenvalues for i in insts]))
+    y = torch.from_numpy(np.stack([i.y for i in insts]))
+    gamma, alpha = torch.tensor([1e-1, 1e-4, 1e-2]), torch.tensor([1.0, 3.0, 10.0])
+    full = sensing_dop_descent(A, y, gamma, alpha, 2e-3, 3000, record_every=1000)
+    eig = commuting_dop_descent(D, y, gamma, alpha, 2e-3, 3000, record_every=1000)
+    for p, inst in enumerate(insts):
+        V = torch.from_numpy(inst.basis)
+        for k in range(3):
+            for x, X in ((eig.X, full.X), (eig.X_snapshot, full.X_snapshot)):
+                np.testing.assert_allclose((V * x[p, k]) @ V.T, X[p, k], atol=1e-10)
+    np.testing.assert_allclose(eig.S, full.S, atol=1e-10)
+    for name in full.curves:
+        np.testing.assert_allclose(eig.curves[name], full.curves[name], rtol=1e-8, atol=1e-12)
+
+
+def test_snapshot_is_the_iterate_at_ninety_percent_of_the_steps():
+    from implicit_bias.theory import commuting_dop_descent
+
+    inst = _instance(n=4, m=8)
+    D, y = torch.from_numpy(inst.eigenvalues[None]), torch.from_numpy(inst.y[None])
+    run = commuting_dop_descent(D, y, torch.tensor([1e-2]), torch.tensor([3.0]), 1e-2, 500, record_every=100)
+    short = commuting_dop_descent(D, y, torch.tensor([1e-2]), torch.tensor([3.0]), 1e-2, 450, record_every=50)
+    np.testing.assert_array_equal(run.X_snapshot, short.X)
+
+
+def test_eq19_independent_solve_and_optimality_condition():
+    from implicit_bias.experiments.theory import eq19_independent, eq19_optimality
+
+    W, b, weights = _least_squares(batch=1)
+    W, b, w = W[0].numpy(), b[0].numpy(), weights[0].numpy()
+    closed = weighted_min_norm(*(torch.from_numpy(v)[None] for v in (W, b, w)))[0].numpy()
+    independent = eq19_independent(W, b, w)
+    np.testing.assert_allclose(independent, closed, rtol=1e-10, atol=1e-12)
+    assert eq19_optimality(W, closed, w) < 1e-10
+    # The plain minimum-norm interpolant is feasible but not optimal for Lambda != I.
+    plain = np.linalg.pinv(W) @ b
+    assert eq19_optimality(W, plain, w) > 1e-2
+
+
+def test_random_start_converges_to_the_start_plus_the_weighted_correction():
+    W, b, weights = _least_squares()
+    theta0 = torch.from_numpy(np.random.default_rng(5).standard_normal(weights.shape))
+    res = preconditioned_descent(W, b, weights, 1.0, 20000, record_every=5000, theta0=theta0)
+    predicted = theta0 + weighted_min_norm(W, b - (W @ theta0.unsqueeze(-1)).squeeze(-1), weights)
+    np.testing.assert_allclose(res.theta, predicted, atol=1e-8)
+    # ... which is not the closed form: the theorem needs theta0 = 0.
+    assert (torch.linalg.vector_norm(res.theta - weighted_min_norm(W, b, weights), dim=-1) > 1e-2).all()

@@ -695,3 +695,47 @@ def commuting_sensing_lp(eigenvalues: np.ndarray, y: np.ndarray, lam: float) -> 
     x = res.x[:n]
     s = res.x[n : n + m] - res.x[n + m :]
     return SensingLPResult(x, s, float(res.fun), int(res.status), res.message)
+
+
+# ---------------------------------------------------------------------------------------
+# Comparing a point with the solutions of psd_pcp along a lambda grid
+# ---------------------------------------------------------------------------------------
+
+
+def pcp_terms(X: np.ndarray, Y: np.ndarray) -> tuple[float, float]:
+    r"""The two terms of :func:`psd_pcp`'s objective at the feasible point :math:`(X, Y - X)`:
+    :math:`(\operatorname{tr} X, \|Y - X\|_1)`."""
+    return float(np.trace(X)), float(np.abs(Y - X).sum())
+
+
+def pareto_dominated(point: tuple[float, float], others, rtol: float = 1e-4) -> bool:
+    r"""Whether some point of ``others`` beats ``point`` on both terms, each by more than
+    ``rtol`` of ``point``'s value (``(trace, l1)`` pairs, :func:`pcp_terms`).
+
+    A point that solves :math:`\min \operatorname{tr} X + \lambda\|Y - X\|_1` for some
+    :math:`\lambda > 0` is on the Pareto frontier of the two terms, so no feasible point
+    beats it on both: a dominated point solves the program for no lambda.
+    """
+    t, l1 = point
+    others = np.asarray(others, dtype=float).reshape(-1, 2)
+    return bool(np.any((others[:, 0] < t - rtol * abs(t)) & (others[:, 1] < l1 - rtol * abs(l1))))
+
+
+def nearest_lambda(X: np.ndarray, X_grid: np.ndarray, lambdas: np.ndarray) -> tuple[float, float]:
+    """The lambda of a grid whose solution is nearest to ``X`` (Frobenius), refined by a
+    parabola in log lambda through the nearest point and its two neighbours.
+
+    :param X: ``(n, n)``; :param X_grid: ``(L, n, n)`` the solutions at ``lambdas`` ``(L,)``.
+    :returns: ``(lambda, distance)``: the refined lambda and the smallest distance on the grid.
+    """
+    order = np.argsort(lambdas)
+    lam = np.log(np.asarray(lambdas, dtype=float)[order])
+    dist = np.linalg.norm((X_grid[order] - X[None]).reshape(len(lam), -1), axis=1)
+    i = int(np.argmin(dist))
+    best = lam[i]
+    if 0 < i < len(lam) - 1:
+        x, y = lam[i - 1 : i + 2], dist[i - 1 : i + 2]
+        a, b, _ = np.polyfit(x, y, 2)
+        if a > 0:
+            best = float(np.clip(-b / (2 * a), x[0], x[2]))
+    return float(np.exp(best)), float(dist[i])

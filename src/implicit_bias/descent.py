@@ -21,6 +21,8 @@ class DescentResult:
     :ivar curves: metric name to a ``(T, B)`` tensor recorded at ``iterations``.
     :ivar diverged: ``(B,)`` booleans, True where a non-finite value appeared.
     :ivar steps_run: how many steps were taken (fewer than asked if every run diverged).
+    :ivar X_snapshot: ``X`` at an earlier step the engine was asked for (the convergence
+        gate's 90% point, :func:`snapshot_step`), shaped like ``X``; None if not asked.
     """
 
     X: torch.Tensor
@@ -29,6 +31,7 @@ class DescentResult:
     curves: dict
     diverged: torch.Tensor
     steps_run: int
+    X_snapshot: torch.Tensor | None = None
 
     def select(self, index: int) -> DescentResult:
         """Batch element ``index`` as a batch of one."""
@@ -39,6 +42,7 @@ class DescentResult:
             {name: v[:, index : index + 1] for name, v in self.curves.items()},
             self.diverged[index : index + 1],
             self.steps_run,
+            None if self.X_snapshot is None else self.X_snapshot[index : index + 1],
         )
 
 
@@ -48,6 +52,13 @@ def check_descent_args(lr: float, steps: int) -> None:
         raise ValueError(f"learning rate must be > 0, got {lr}")
     if steps < 0:
         raise ValueError(f"steps must be >= 0, got {steps}")
+
+
+def snapshot_step(steps: int, fraction: float = 0.9) -> int:
+    """The step at which the convergence gate compares the iterate with the last one: the
+    iterate's change over the last ``1 - fraction`` of the steps (see
+    :func:`implicit_bias.scorecard.convergence`)."""
+    return int(fraction * steps)
 
 
 def record_steps(steps: int, record_every: int) -> list[int]:

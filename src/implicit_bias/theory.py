@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .descent import DescentResult, Recorder, check_descent_args
+from .descent import DescentResult, Recorder, check_descent_args, snapshot_step
 from .progress import progress_bar
 from .sensing import flatten_operator, sense, sense_adjoint
 
@@ -173,9 +173,11 @@ def sensing_dop_descent(
     :param record_every: record the curves every this many steps (and at the last).
     :param desc: progress-bar label; None for no bar.
     :returns: a :class:`~implicit_bias.descent.DescentResult`: ``X`` ``(P, K, n, n)``, ``S``
-        holding ``s`` ``(P, K, m)``, ``diverged`` ``(P, K)``.
+        holding ``s`` ``(P, K, m)``, ``diverged`` ``(P, K)``, and ``X_snapshot``, ``X`` at
+        :func:`~implicit_bias.descent.snapshot_step` (90% of the steps).
     """
     check_descent_args(lr, steps)
+    snap_at, snapshot = snapshot_step(steps), None
     (P, m), n = y.shape, A.shape[-1]
     to = dict(dtype=y.dtype, device=y.device)
     gamma, alpha = torch.as_tensor(gamma, **to), torch.as_tensor(alpha, **to)
@@ -200,6 +202,8 @@ def sensing_dop_descent(
     with progress_bar(steps, desc) as bar:
         for k in range(steps + 1):
             X = torch.bmm(U, U.mT)
+            if k == snap_at:
+                snapshot = X.view(P, K, n, n).clone()
             s = g * g - h * h
             r = torch.baddbmm(s - y.unsqueeze(-2), X.view(P, K, n * n), A_cols)
             if rec.wants(k):
@@ -230,7 +234,97 @@ def sensing_dop_descent(
     diverged |= ~torch.isfinite(X).all(dim=(-2, -1)) | ~torch.isfinite(s).all(dim=-1)
     its, curves = rec.result()
     curves = {name: v.unflatten(-1, (P, K)) for name, v in curves.items()}
-    return DescentResult(X, s, its, curves, diverged, steps_run)
+    return DescentResult(X, s, its, curves, diverged, steps_run, snapshot)
+
+
+def commuting_dop_descent(
+    D: torch.Tensor,
+    y: torch.Tensor,
+    gamma: torch.Tensor,
+    alpha: torch.Tensor,
+    lr: float,
+    steps: int,
+    *,
+    record_every: int = 100,
+    desc: str | None = None,
+) -> DescentResult:
+    r""":func:`sensing_dop_descent` for commuting measurements, in their eigenvalues.
+
+    With :math:`A_i = V \operatorname{diag}(d_i) V^\top` and :math:`U_0 = \gamma I`, every
+    iterate is :math:`U = V \operatorname{diag}(u) V^\top`: the gradient
+    :math:`\mathcal A^*(r)\, U = V \operatorname{diag}((D^\top r) \circ u) V^\top` keeps the
+    form, and :math:`\mathcal A(UU^\top) = D (u\circ u)`. So the matrix dynamics are,
+    exactly,
+
+    .. math::
+        u \leftarrow u - \tau\, (D^\top r)\circ u, \qquad
+        g \leftarrow g - \alpha\tau\, r\circ g, \qquad
+        h \leftarrow h + \alpha\tau\, r\circ h, \qquad
+        r = D(u\circ u) + g\circ g - h\circ h - y,
+
+    at :math:`O(mn)` a step instead of :math:`O(mn^2)`, which makes initial scales far below
+    the matrix runs' and halved steps cheap. Curves as :func:`sensing_dop_descent`.
+
+    :param D: the eigenvalue rows :math:`d_i`, ``(P, m, n)``.
+    :param y: observations, ``(P, m)``.
+    :param gamma: initial scales, ``(K,)`` or ``(P, K)``.
+    :param alpha: learning-rate ratios, ``(K,)`` or ``(P, K)``.
+    :param lr: the step :math:`\tau` for ``U``; :param steps: number of steps.
+    :param record_every: record the curves every this many steps (and at the last).
+    :param desc: progress-bar label; None for no bar.
+    :returns: a :class:`~implicit_bias.descent.DescentResult` whose ``X`` holds the
+        eigenvalues :math:`x = u\circ u` of :math:`X` in ``V``, ``(P, K, n)`` (and
+        ``X_snapshot`` at 90% of the steps), ``S`` holding ``s`` ``(P, K, m)``.
+    """
+    check_descent_args(lr, steps)
+    (P, m), n = y.shape, D.shape[-1]
+    to = dict(dtype=y.dtype, device=y.device)
+    gamma, alpha = torch.broadcast_tensors(torch.as_tensor(gamma, **to), torch.as_tensor(alpha, **to))
+    K = gamma.shape[-1]
+    gamma, alpha = gamma.expand(P, K), alpha.expand(P, K)
+    if bool((gamma <= 0).any()) or bool((alpha <= 0).any()):
+        raise ValueError("gamma and alpha must be > 0")
+    Dt = D.mT.contiguous()  # (P, n, m)
+    u = gamma.unsqueeze(-1).expand(P, K, n).clone()
+    g = gamma.unsqueeze(-1).expand(P, K, m).clone()
+    h = g.clone()
+    step_gh = (alpha * lr).unsqueeze(-1)
+    y_norm = torch.linalg.vector_norm(y, dim=-1, keepdim=True)
+    rec = Recorder(steps, record_every, ["residual", "objective", "objective_feasible"], P * K, y)
+    diverged = torch.zeros(P, K, dtype=torch.bool, device=y.device)
+    snap_at, snapshot, steps_run = snapshot_step(steps), None, 0
+    with progress_bar(steps, desc) as bar:
+        for k in range(steps + 1):
+            x = u * u
+            if k == snap_at:
+                snapshot = x.clone()
+            s = g * g - h * h
+            r = torch.baddbmm(s - y.unsqueeze(-2), x, Dt)
+            if rec.wants(k):
+                trace = x.sum(-1)
+                residual = torch.linalg.vector_norm(r, dim=-1) / y_norm
+                rec.put(
+                    k,
+                    residual=residual.flatten(),
+                    objective=(trace + s.abs().sum(-1) / alpha).flatten(),
+                    objective_feasible=(trace + (s - r).abs().sum(-1) / alpha).flatten(),
+                )
+                diverged |= ~torch.isfinite(residual)
+                if bool(diverged.all()):
+                    break
+            if k == steps:
+                break
+            u.addcmul_(torch.bmm(r, D), u, value=-lr)
+            ar = step_gh * r
+            g.addcmul_(g, ar, value=-1.0)
+            h.addcmul_(h, ar)
+            steps_run = k + 1
+            bar.update(1)
+    x, s = u * u, g * g - h * h
+    diverged |= ~torch.isfinite(x).all(dim=-1) | ~torch.isfinite(s).all(dim=-1)
+    its, curves = rec.result()
+    curves = {name: v.unflatten(-1, (P, K)) for name, v in curves.items()}
+    return DescentResult(x, s, its, curves, diverged, steps_run, snapshot)
 
 
 def weighted_min_norm(W: torch.Tensor, b: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
@@ -257,6 +351,7 @@ class PreconditionedResult:
     :ivar iterations: recorded iterations, ``(T,)``.
     :ivar curves: metric name to ``(T, B)``.
     :ivar diverged: ``(B,)``.
+    :ivar theta_snapshot: the iterate at 90% of the steps (the convergence gate's point).
     """
 
     theta: torch.Tensor
@@ -264,6 +359,7 @@ class PreconditionedResult:
     iterations: torch.Tensor
     curves: dict
     diverged: torch.Tensor
+    theta_snapshot: torch.Tensor | None = None
 
 
 def preconditioned_descent(
@@ -275,6 +371,7 @@ def preconditioned_descent(
     *,
     record_every: int = 100,
     references: dict[str, torch.Tensor] | None = None,
+    theta0: torch.Tensor | None = None,
     desc: str | None = None,
 ) -> PreconditionedResult:
     r"""Gradient descent with per-coordinate learning rates from zero (paper eq. 18).
@@ -292,6 +389,7 @@ def preconditioned_descent(
     :param steps: number of steps.
     :param record_every: record every this many steps (and at the last).
     :param references: points to measure the distance to, each ``(B, n2)``.
+    :param theta0: the start, ``(B, n2)``; None for zero (the paper's condition).
     :param desc: progress-bar label; None for no bar.
     :returns: a :class:`PreconditionedResult`.
     """
@@ -306,6 +404,9 @@ def preconditioned_descent(
     # Preconditioned direction Lambda W^T, scaled by each element's step, once.
     P = lr.reshape(B, 1, 1) * WL.mT
     theta = torch.zeros(W.shape[:-2] + W.shape[-1:], dtype=W.dtype, device=W.device)
+    if theta0 is not None:
+        theta = theta + theta0
+    snap_at, snapshot = snapshot_step(steps), theta
     names = ["residual"] + [f"dist_{k}" for k in references]
     rec = Recorder(steps, record_every, names, B, b)
     ref_norms = {k: torch.linalg.vector_norm(v, dim=-1) for k, v in references.items()}
@@ -314,6 +415,8 @@ def preconditioned_descent(
     with progress_bar(steps, desc) as bar:
         for k in range(steps + 1):
             r = (W @ theta.unsqueeze(-1)).squeeze(-1) - b
+            if k == snap_at:
+                snapshot = theta
             if rec.wants(k):
                 m = {"residual": torch.linalg.vector_norm(r, dim=-1) / b_norm}
                 for name, ref in references.items():
@@ -327,4 +430,4 @@ def preconditioned_descent(
             bar.update(1)
     diverged |= ~torch.isfinite(theta).all(dim=-1)
     its, curves = rec.result()
-    return PreconditionedResult(theta, lr, its, curves, diverged)
+    return PreconditionedResult(theta, lr, its, curves, diverged, snapshot)
