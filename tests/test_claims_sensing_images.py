@@ -8,7 +8,7 @@ import pytest
 
 from implicit_bias.config import kind_defaults
 from implicit_bias.experiments import registry
-from implicit_bias.scorecard import ERROR, FAILS, HOLDS, NO_DATA, NOT_REACHED, NOT_RUN, scorecard
+from implicit_bias.scorecard import ERROR, FAILS, HOLDS, NO_DATA, NOT_CONVERGED, NOT_REACHED, NOT_RUN, scorecard
 
 KINDS = ("sensing_init", "sensing_restart", "image_gallery", "image_width", "image_noise")
 PAPER_LR = 1.0e-4  # sensing_init's default step
@@ -24,8 +24,12 @@ def _row(kind: str, key: str, tables: dict, size: str = "quick", **settings) -> 
     return card.set_index("claim_id").loc[f"s:{key}"]
 
 
-def _tables(rows: list[dict]) -> dict:
-    return {"summary": pd.DataFrame(rows), "curves": pd.DataFrame({"iteration": [0]})}
+def _tables(rows: list[dict], curves: pd.DataFrame | None = None) -> dict:
+    return {"summary": pd.DataFrame(rows), "curves": pd.DataFrame({"iteration": [0]}) if curves is None else curves}
+
+
+#: The convergence gate's columns of a run that has converged (sensing claims about limits).
+SETTLED = {"residual": 1e-6, "last_change": 1e-6}
 
 
 # ---------------------------------------------------------------------------------------
@@ -43,15 +47,17 @@ GOOD_INIT = {
 }
 
 
-def _init(errors: dict | None = None, drop=(), stable: bool = True) -> dict:
+def _init(errors: dict | None = None, drop=(), stable: bool = True, moving=()) -> dict:
     """``errors`` over :data:`GOOD_INIT`; ``drop`` removes (norm, rank) cells; ``stable``
-    False leaves the largest norm with only its diverged paper-step runs."""
+    False leaves the largest norm with only its diverged paper-step runs; the (norm, rank)
+    cells in ``moving`` had not converged (residual 0.01)."""
     errors = {**GOOD_INIT, **(errors or {})}
     rows = []
     for (norm, rank), err in errors.items():
         if (norm, rank) in drop:
             continue
-        base = {"method": "gd", "init_norm": norm, "init_rank": rank}
+        settled = {"residual": 0.01, "last_change": 0.01} if (norm, rank) in moving else SETTLED
+        base = {"method": "gd", "init_norm": norm, "init_rank": rank, **settled}
         for t in range(2):
             if norm == 1e3:
                 rows.append({**base, "lr": PAPER_LR, "trial": t, "test_error": math.nan, "diverged": True})
@@ -62,15 +68,43 @@ def _init(errors: dict | None = None, drop=(), stable: bool = True) -> dict:
     return _tables(rows)
 
 
-# sensing_restart: per method the final test error, and the test error of U = 0.
-def _restart(restarted: float | None = 0.01, gd: float | None = 80.0, zero: float = 0.5) -> dict:
-    rows = [
-        {"method": m, "trial": t, "test_error": v, "test_error_at_zero": zero, "diverged": False}
-        for m, v in (("restarted", restarted), ("gd", gd))
-        if v is not None
-        for t in range(2)
-    ]
+# sensing_restart: per method the final test error, and the test error of U = 0; the paper's
+# rows carry variant "paper", and Algorithm 1's rows the records of their restarts.
+FIRED = {  # two restarts per run: (step, rank, norm, test error at firing, window ratio)
+    "restart_iterations": "102 302",
+    "restart_ranks": "27 24",
+    "restart_norms": "5 2.5",
+    "restart_test_errors": "125.7 0.33",
+    "restart_ratios": "0.985071 0.996672",
+}
+
+
+def _restart(
+    restarted: float | None = 0.01,
+    gd: float | None = 80.0,
+    zero: float = 0.5,
+    fired: dict | None = None,
+    variants: dict | None = None,
+    moving=(),
+) -> dict:
+    """``variants`` maps (tau, window, stop_at_min_rank) to a final test error of every trial;
+    the methods (or variants) in ``moving`` had not converged (residual 0.01)."""
+    base = {"test_error_at_zero": zero, "diverged": False}
+    paper = [(m, v, "paper", 0.998, 100, False) for m, v in (("restarted", restarted), ("gd", gd)) if v is not None]
+    extra = [("restarted", v, f"ours_{tau}_{w}_{stop}", tau, w, stop) for (tau, w, stop), v in (variants or {}).items()]
+    rows = []
+    for m, v, label, tau, w, stop in paper + extra:
+        settled = {"residual": 0.01, "last_change": 0.0} if m in moving or label in moving else SETTLED
+        records = {**FIRED, **(fired or {})} if m == "restarted" else {k: "" for k in FIRED}
+        for t in range(2):
+            rows.append(
+                {"method": m, "variant": label, "tau": tau, "window": w, "stop_at_min_rank": stop, "trial": t,
+                 "test_error": v, **base, **settled, **records}
+            )  # fmt: skip
     return _tables(rows)
+
+
+STOP, TAU995, W1000, TAU997 = (0.998, 100, True), (0.995, 100, False), (0.998, 1000, False), (0.997, 100, False)
 
 
 # ---------------------------------------------------------------------------------------
@@ -169,6 +203,16 @@ CASES = [
     ("sensing_init", "large_norm", "no", {}, _init({(1e3, 2): 1e-5}), "quick", FAILS, "rank 2: 1e-05"),
     ("sensing_init", "large_norm", "only diverged runs", {}, _init(stable=False), "quick", NO_DATA,
      "a run at norm 1000, rank 2 that did not diverge"),
+    # The convergence gate: "no recovery" from a stable step that had not settled says nothing.
+    ("sensing_init", "large_norm", "not converged", {}, _init(moving=[(1e3, 2)]), "quick", NOT_CONVERGED,
+     "would read 'yes'"),
+    ("sensing_init", "norm_one", "not converged", {}, _init(moving=[(1.0, 30)]), "quick", NOT_CONVERGED,
+     "would read 'yes'"),
+    # Gated on the norm-1 runs only: a run at another norm still moving does not matter.
+    ("sensing_init", "norm_one", "other norm moving", {}, _init(moving=[(1e3, 2)]), "quick", HOLDS,
+     "converged: 4 of 4"),
+    ("sensing_init", "low_rank_lower", "not converged", {}, _init(moving=[(1e-3, 30)]), "quick", NOT_CONVERGED,
+     "would read 'yes'"),
     # sensing_restart
     ("sensing_restart", "beats_gd", "yes", {}, _restart(), "quick", HOLDS, "ratio 0.000125"),
     ("sensing_restart", "beats_gd", "no", {}, _restart(restarted=8.8), "cpu", FAILS, "ratio 0.11"),
@@ -182,6 +226,48 @@ CASES = [
     ("sensing_restart", "recovers", "no", {}, _restart(restarted=0.06), "quick", FAILS, "final test error 0.06"),
     ("sensing_restart", "recovers", "gd only", GD_ONLY, _restart(restarted=None), "quick", NO_DATA,
      "method restarted"),
+    # The paper's claims judge the paper's rows only: a recovering variant does not count.
+    ("sensing_restart", "recovers", "variant recovers", {}, _restart(restarted=0.5, variants={STOP: 1e-20}), "quick",
+     FAILS, "final test error 0.5"),
+    # The convergence gate: Algorithm 1's run had not settled at the end (a short run).
+    ("sensing_restart", "recovers", "not converged", {}, _restart(restarted=0.5, moving=("restarted",)), "quick",
+     NOT_CONVERGED, "would read 'no'"),
+    ("sensing_restart", "beats_gd", "gd not converged", {}, _restart(moving=("gd",)), "quick", NOT_CONVERGED,
+     "would read 'yes'"),
+    # ours: every restart of the paper's rule fires while the test error is above 0.1 ||X||^2.
+    ("sensing_restart", "ours_fires_far_from_x", "yes", {}, _restart(), "quick", HOLDS,
+     "trial 0: 102 (27, 5, 1.3e+02, 0.9851); 302 (24, 2.5, 0.33, 0.9967)"),
+    ("sensing_restart", "ours_fires_far_from_x", "no: a restart near X", {},
+     _restart(fired={"restart_test_errors": "125.7 0.001"}), "quick", FAILS, "0.001"),
+    ("sensing_restart", "ours_fires_far_from_x", "never fired", {},
+     _restart(fired={k: "" for k in FIRED}), "quick", NOT_REACHED, "never fired"),
+    ("sensing_restart", "ours_fires_far_from_x", "gd only", GD_ONLY, _restart(restarted=None), "quick", NO_DATA,
+     "method restarted"),
+    ("sensing_restart", "ours_fires_far_from_x", "no records", {},
+     _tables([{k: v for k, v in r.items() if k not in FIRED} for r in _restart()["summary"].to_dict("records")]),
+     "quick", NO_DATA, "the restart records"),
+    # ours: no restart once the rank is r recovers X in every trial.
+    ("sensing_restart", "ours_stop_at_r_recovers", "yes", {}, _restart(restarted=0.5, variants={STOP: 1e-20}), "quick",
+     HOLDS, "per trial: 2e-20 2e-20 (paper's rule: 1 1)"),
+    ("sensing_restart", "ours_stop_at_r_recovers", "no", {}, _restart(restarted=0.5, variants={STOP: 0.1}), "quick",
+     FAILS, "per trial: 0.2 0.2"),
+    ("sensing_restart", "ours_stop_at_r_recovers", "not converged", {},
+     _restart(restarted=0.5, variants={STOP: 0.1}, moving=("ours_0.998_100_True",)), "quick", NOT_CONVERGED,
+     "would read 'no'"),
+    # The stop at another tau is not the variant this claim is about.
+    ("sensing_restart", "ours_stop_at_r_recovers", "no such variant", {},
+     _restart(variants={(0.99, 100, True): 1e-20, TAU995: 1e-20}), "quick", NO_DATA, "stops restarting at rank r"),
+    # ours: a smaller tau or a longer window recovers X in at least one trial.
+    ("sensing_restart", "ours_tau_window_recovers", "yes", {},
+     _restart(restarted=0.5, variants={TAU995: 1e-20, W1000: 6.0, TAU997: 1e-20}), "quick", HOLDS, "2 of 4 runs"),
+    ("sensing_restart", "ours_tau_window_recovers", "no", {},
+     _restart(restarted=0.5, variants={TAU995: 0.3, W1000: 6.0, TAU997: 1e-20}), "quick", FAILS, "0 of 4 runs"),
+    # Gated on the runs that recovered only: the W = 1000 runs still moving do not matter.
+    ("sensing_restart", "ours_tau_window_recovers", "yes, others moving", {},
+     _restart(restarted=0.5, variants={TAU995: 1e-20, W1000: 6.0}, moving=("ours_0.998_1000_False",)), "quick",
+     HOLDS, "converged: 2 of 2 runs"),
+    ("sensing_restart", "ours_tau_window_recovers", "no variant", {}, _restart(variants={TAU997: 1e-20}), "quick",
+     NO_DATA, "tau <= 0.995 or W >= 1000"),
     # image_gallery
     ("image_gallery", "dop_ends_above_dip_l1", "yes", IMG, _images(), "quick", HOLDS, "a: +5.00 dB"),
     ("image_gallery", "dop_ends_above_dip_l1", "no", IMG, _images(change={("dip_l1", "b"): {"psnr_last": 30.5}}),
@@ -297,7 +383,17 @@ def test_every_claim_reads_yes_no_and_no_data():
 def test_a_restart_sweep_of_gd_alone_is_no_data_not_an_error():
     sweep = {"kind": "sensing_restart", **kind_defaults("sensing_restart"), **GD_ONLY}
     card = scorecard("quick", {"r": sweep}, {"r": _restart(restarted=None)}, registry().claims, figures={})
-    assert list(card["holds"]) == [NO_DATA, NO_DATA]
+    assert set(card["holds"]) == {NO_DATA} and len(card) == len(registry().claims("sensing_restart"))
+
+
+def test_the_variant_claims_say_they_are_ours():
+    claims = registry().claims("sensing_restart")
+    ours = [c for c in claims if c.key.startswith("ours_")]
+    assert len(ours) == 3
+    for c in ours:
+        assert c.text.startswith("(ours") and "not" in c.paper
+    # The paper's comparison with plain GD says what the trivial point U = 0 would score.
+    assert "U = 0 alone" in _row("sensing_restart", "beats_gd", _restart(zero=0.5))["ours"]
 
 
 def test_a_gallery_of_dop_alone_judges_only_dop():

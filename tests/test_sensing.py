@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from conftest import CONFIG, DEVICES, run_snakemake
 
 from implicit_bias.config import ConfigError, load_yaml, validate_config
 from implicit_bias.experiments import Context, registry, sweep_jobs
+from implicit_bias.scorecard import HOLDS, NOT_CONVERGED, scorecard
 from implicit_bias.sensing import (
     flatten_operator,
     is_check,
     planted_psd,
     random_factor,
+    relative_change,
     restart_due,
     restarted_descent,
     sense,
@@ -21,6 +24,7 @@ from implicit_bias.sensing import (
     sensing_descent,
     sensing_problem,
     sensing_train_error,
+    stationarity_residual,
     symmetric_gaussian_operator,
     training_gradient,
     window_ratio,
@@ -309,6 +313,157 @@ def test_restarted_descent_validates_its_arguments():
         )
 
 
+def _alg1_numpy(A, b, X, U0, lr, steps, *, W, tau, stop, rank0, norm0, rank_step, factor, r, rng):
+    """Algorithm 1 written out again in NumPy, one run, from the paper's listing: what each
+    restart saw (step of the fresh matrix, its rank and norm, the window's largest ratio, the
+    last iterate's training and test errors and norm), and the final test error."""
+    e, te, fired, U = [], [], [], U0.copy()
+    rank, norm = rank0, norm0
+    for k in range(steps + 1):
+        res = np.einsum("ijk,jk->i", A, U @ U.T) - b
+        e.append(res @ res)
+        te.append(np.sum((U @ U.T - X) ** 2))
+        if k == steps:
+            break
+        U_next = U - lr * 4 * np.einsum("i,ijk->jk", res, A) @ U
+        if k > W and k % W == 1 % W:
+            ratio = max(e[j] / e[j - 1] for j in range(k - W + 1, k + 1))
+            if ratio < tau and not (stop and rank == r):
+                norm, rank = norm * factor, max(rank - rank_step, r)
+                fired.append((k + 1, rank, norm, ratio, e[k], te[k], np.linalg.norm(U)))
+                U_next = random_factor(U.shape[0], rank, norm, rng)
+        U = U_next
+    return fired, te[-1]
+
+
+def _small_alg1(stop, steps=3000, seed=1):
+    """A small problem (d = 8, rank 2) on which the paper's rule, at W = 50, tau = 0.995,
+    restarts down to U = 0 and the variant that stops at rank r recovers X."""
+    inst = sensing_problem(D, RANK, None, np.random.default_rng(seed))
+    U0 = random_factor(D, D, 10.0, np.random.default_rng(101))
+    kw = dict(W=50, tau=0.995, rank0=D, norm0=10.0, rank_step=3, factor=0.5, r=RANK)
+    return inst, U0, kw
+
+
+def test_restart_records_match_an_independent_implementation():
+    inst, U0, kw = _small_alg1(stop=False)
+    A, b, X = (torch.tensor(v) for v in (inst.A, inst.b, inst.X))
+    lr, steps = 5e-5, 3000
+    rngs = [np.random.default_rng(7), np.random.default_rng(7)]
+    res = restarted_descent(
+        A,
+        b,
+        X,
+        torch.tensor(np.stack([U0, U0])),
+        lr,
+        steps,
+        window=[kw["W"]] * 2,
+        tau=[kw["tau"]] * 2,
+        stop_at_min_rank=[False, True],
+        rank0=D,
+        norm0=10.0,
+        rank_step=3,
+        factor=0.5,
+        min_rank=RANK,
+        draw=lambda i, rank, norm: random_factor(D, rank, norm, rngs[i]),
+    )
+    for i, stop in enumerate([False, True]):
+        fired, final = _alg1_numpy(inst.A, inst.b, inst.X, U0, lr, steps, stop=stop, rng=np.random.default_rng(7), **kw)
+        got = res.fired[i]
+        assert [(f["iteration"], f["rank"]) for f in got] == [(k, r) for k, r, *_ in fired]
+        assert [k for k, _, _ in res.restarts[i]] == [f["iteration"] for f in got]
+        for f, (_, _, norm, ratio, e, te, u) in zip(got, fired, strict=True):
+            np.testing.assert_allclose(
+                [f["norm"], f["ratio"], f["train_error"], f["test_error"], f["iterate_norm"]],
+                [norm, ratio, e, te, u],
+                rtol=1e-9,
+            )
+            assert f["ratio"] < kw["tau"]
+        np.testing.assert_allclose(float(res.test_error[-1, i]), final, rtol=1e-6, atol=1e-25)
+        # Every check is recorded with its ratio; the ones below tau are the restarts (until
+        # the stop at rank r).
+        below = [k + 1 for k, q in res.checks[i] if q < kw["tau"]]
+        assert below[: len(got)] == [f["iteration"] for f in got]
+        assert all(k % kw["W"] == 1 for k, _ in res.checks[i])
+    # The stop: restarts end with the one that reaches rank r; the paper's rule goes on.
+    assert res.fired[1][-1]["rank"] == RANK and sum(f["rank"] == RANK for f in res.fired[1]) == 1
+    assert len(res.fired[0]) > len(res.fired[1])
+
+
+def test_stopping_at_rank_r_recovers_where_the_papers_rule_ends_near_zero():
+    inst, U0, kw = _small_alg1(stop=False)
+    zero = float(np.sum(inst.X**2))
+    finals = [
+        _alg1_numpy(inst.A, inst.b, inst.X, U0, 5e-5, 3000, stop=stop, rng=np.random.default_rng(7), **kw)
+        for stop in (False, True)
+    ]
+    (paper_fired, paper_final), (stop_fired, stop_final) = finals
+    assert stop_final < 1e-6 * zero  # recovers X
+    assert paper_final > 0.5 * zero  # ends near U = 0, whose test error is ||X||_F^2
+    # Every restart of the paper's rule fired before the iterate was near X.
+    assert min(te for *_, te, _ in paper_fired) > 0.05 * zero
+
+
+def test_variants_in_one_batch_equal_each_alone():
+    A, b, X = _problem(seed=4)
+    U0 = _inits([D, D, D], 10.0, seed=3)
+    settings = [(50, 0.998, False), (100, 0.995, False), (50, 0.998, True)]
+
+    def run(idx):
+        rngs = {i: np.random.default_rng(40 + i) for i in idx}
+        return restarted_descent(
+            A,
+            b,
+            X,
+            U0[idx],
+            2e-5,
+            1500,
+            window=[settings[i][0] for i in idx],
+            tau=[settings[i][1] for i in idx],
+            stop_at_min_rank=[settings[i][2] for i in idx],
+            rank0=D,
+            norm0=10.0,
+            rank_step=3,
+            factor=0.5,
+            min_rank=RANK,
+            draw=lambda j, rank, norm: random_factor(D, rank, norm, rngs[idx[j]]),
+        )
+
+    together = run([0, 1, 2])
+    for i in range(3):
+        alone = run([i])
+        assert together.restarts[i] == alone.restarts[0]
+        assert [k for k, _ in together.checks[i]] == [k for k, _ in alone.checks[0]]
+        np.testing.assert_allclose([q for _, q in together.checks[i]], [q for _, q in alone.checks[0]], rtol=1e-9)
+        torch.testing.assert_close(together.test_error[:, i], alone.test_error[:, 0], rtol=1e-9, atol=1e-12)
+    with pytest.raises(ValueError, match="window"):
+        restarted_descent(
+            A, b, X, U0, 2e-5, 10, window=[50, 50], tau=0.99, rank0=D, norm0=10.0, rank_step=3, factor=0.5,
+            min_rank=RANK, draw=None,
+        )  # fmt: skip
+
+
+def test_convergence_measures():
+    A, b, X = _problem(seed=5, d=12, rank=1)
+    A_flat = flatten_operator(A)
+    # At the planted factor the gradient vanishes; at U = 0 too (a saddle); elsewhere not.
+    w, V = np.linalg.eigh(X.numpy())
+    root = torch.tensor(V * np.sqrt(np.clip(w, 0, None)))[None]
+    U = torch.cat([root, torch.zeros_like(root), _inits([12], 1.0, d=12)])
+    res = stationarity_residual(A_flat, b, X, U)
+    assert res[0] < 1e-12 and res[1] == 0 and res[2] > 1e-2
+    # The scale: the gradient at a point of the planted scale that fits nothing is at most 1.
+    assert float(stationarity_residual(A_flat, b, X, root * 1e-6)[0]) <= 1e-6
+    P = U @ U.mT
+    change = relative_change(P, P * 1.01, X)
+    # ||P - 1.01 P|| over the larger of ||X||_F (1 here: rank 1, trace 1) and ||P||_F.
+    torch.testing.assert_close(change[2], 0.01 * P[2].norm() / torch.clamp(P[2].norm(), min=X.norm()))
+    assert change[1] == 0
+    # A run of plain descent records its 90% iterate.
+    run = sensing_descent(A, b, X, U[2:], 1e-3, steps=100)
+    assert run.snapshot_at == 90 and run.U_snapshot.shape == U[2:].shape
+
+
 @pytest.mark.gpu
 def test_descent_on_cuda_matches_cpu():
     A, b, X = _problem()
@@ -385,13 +540,85 @@ def test_restart_sweep_methods_share_the_start(schema, tmp_path):
     ctx = _ctx(tmp_path, "sensing_restart", s)
     gd_sum, gd_cur = registry().kind("sensing_restart").run(ctx, {"method": "gd"})
     re_sum, re_cur = registry().kind("sensing_restart").run(ctx, {"method": "restarted"})
-    assert gd_sum["seed"].tolist() == re_sum["seed"].tolist()
-    start = lambda c: c[c["iteration"] == 0].sort_values("trial")["train_error"].to_numpy()  # noqa: E731
-    np.testing.assert_array_equal(start(gd_cur), start(re_cur))
-    assert (gd_sum["restarts"] == 0).all() and (re_sum["restarts"] > 0).all()
+    assert gd_sum["seed"].tolist() == re_sum.loc[re_sum["variant"] == "paper", "seed"].tolist()
+
+    def start(c):
+        return c[(c["iteration"] == 0) & (c["variant"] == "paper")].sort_values("trial")["train_error"].to_numpy()
+
+    # The same start; the batch sizes differ (the variants), so the last bit may differ.
+    np.testing.assert_allclose(start(gd_cur), start(re_cur), rtol=1e-14)
+    assert (gd_sum["restarts"] == 0).all()
+    paper = re_sum[re_sum["variant"] == "paper"]
+    assert (paper["restarts"] > 0).all() and len(paper) == s["trials"]
     flagged = re_cur[re_cur["restart"]]
     assert len(flagged) == re_sum["restarts"].sum()
     assert set(flagged["init_rank"]) <= set(range(s["min_rank"], s["init_rank"]))
+    # The restart records are parallel lists, consistent with the rule: ranks fall by
+    # rank_step to the floor, norms shrink by factor, every ratio is below that run's tau.
+    for _, row in re_sum.iterrows():
+        its = row["restart_iterations"].split() if isinstance(row["restart_iterations"], str) else []
+        ranks = [int(x) for x in str(row["restart_ranks"]).split()] if its else []
+        norms = [float(x) for x in str(row["restart_norms"]).split()] if its else []
+        ratios = [float(x) for x in str(row["restart_ratios"]).split()] if its else []
+        assert len(ranks) == len(norms) == len(ratios) == len(its) == row["restarts"]
+        expect_rank, expect_norm = s["init_rank"], s["init_norm"]
+        for r, v, q in zip(ranks, norms, ratios, strict=True):
+            expect_rank, expect_norm = max(expect_rank - s["rank_step"], s["min_rank"]), expect_norm * s["factor"]
+            assert r == expect_rank and v == pytest.approx(expect_norm, rel=1e-3) and q < row["tau"]
+        if row["stop_at_min_rank"]:
+            assert ranks.count(s["min_rank"]) <= 1
+    # Every variant of the default grid ran, labelled as ours, from the paper's starts.
+    assert set(re_sum["variant"]) == {"paper", "ours_tau~0.997", "ours_tau~0.995", "ours_tau~0.99", "ours_W~1000",
+                                      "ours_stop_at_r"}  # fmt: skip
+    starts = re_cur[re_cur["iteration"] == 0].groupby("variant")["train_error"].apply(sorted)
+    assert all(v == starts["paper"] for v in starts)
+    # Check ratios are in the curves, at checks only.
+    checks = re_cur.dropna(subset=["window_ratio"])
+    assert (
+        len(checks)
+        and (
+            (
+                checks["iteration"]
+                % checks.merge(re_sum[["variant", "window"]].drop_duplicates(), on="variant")["window"].to_numpy()
+            )
+            == 1
+        ).all()
+    )
+    # The paper's rows do not depend on the variants run beside them.
+    alone, _ = registry().kind("sensing_restart").run(_ctx(tmp_path, "sensing_restart", {**s, "variants": []}),
+                                                      {"method": "restarted"})  # fmt: skip
+    assert alone["variant"].tolist() == ["paper"] * s["trials"]
+    np.testing.assert_allclose(alone["test_error"], paper["test_error"], rtol=1e-9)
+    assert alone["restart_iterations"].tolist() == paper["restart_iterations"].tolist()
+
+
+def test_the_gate_flags_a_short_restart_run(schema, tmp_path):
+    """A deliberately short run: the claims about where descent ends read "not converged"."""
+    tables = {}
+    for steps in (120, 1500):
+        # (The smoke size sets the steps, over the sweep's; set them after it.)
+        s = {**_settings(schema, "sensing_restart", variants=[{"stop_at_min_rank": True}]), "steps": steps}
+        ctx = _ctx(tmp_path, "sensing_restart", s)
+        parts = [registry().kind("sensing_restart").run(ctx, {"method": m}) for m in ("gd", "restarted")]
+        tables[steps] = {k: pd.concat([p[j] for p in parts]) for j, k in enumerate(("summary", "curves"))}
+    card = scorecard("quick", {"r": s}, {"r": tables[120]}, registry().claims, figures={})
+    verdict = dict(zip(card["claim_id"], card["holds"], strict=True))
+    ours = dict(zip(card["claim_id"], card["ours"], strict=True))
+    for key in ("beats_gd", "recovers", "ours_stop_at_r_recovers"):
+        assert verdict[f"r:{key}"] == NOT_CONVERGED, ours[f"r:{key}"]
+        assert "NOT CONVERGED" in ours[f"r:{key}"] and "would read" in ours[f"r:{key}"]
+    assert verdict["r:ours_fires_far_from_x"] in (HOLDS, "no")  # about the restarts, not a limit: not gated
+    # Plain descent settles with more steps: its residual falls.
+    short, long = (tables[k]["summary"] for k in (120, 1500))
+    gd_short, gd_long = (x[x["method"] == "gd"].set_index("trial") for x in (short, long))
+    assert (gd_long["residual"] < 0.5 * gd_short["residual"]).all()
+
+
+def test_init_sweep_records_convergence(schema, tmp_path):
+    s = _settings(schema, "sensing_init", steps=400)
+    summary, _ = registry().kind("sensing_init").run(_ctx(tmp_path, "sensing_init", s), {"init_norm": 1.0, "lr": 1e-4})
+    assert {"residual", "last_change"} <= set(summary.columns)
+    assert (summary["residual"] >= 0).all() and (summary["last_change"] >= 0).all()
 
 
 @pytest.mark.parametrize(

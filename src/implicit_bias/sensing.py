@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .descent import check_descent_args
+from .descent import check_descent_args, snapshot_step
 from .progress import progress_bar
 
 # ---------------------------------------------------------------------------------------
@@ -161,6 +161,39 @@ def training_gradient(A_flat: torch.Tensor, b: torch.Tensor, U: torch.Tensor) ->
     return 4.0 * torch.bmm(sense_adjoint(A_flat, r), U)
 
 
+def stationarity_residual(A_flat: torch.Tensor, b: torch.Tensor, X: torch.Tensor, U: torch.Tensor) -> torch.Tensor:
+    r"""The convergence gate's relative stationarity residual of ``U``, per batch element:
+
+    .. math:: \frac{\|\nabla f(U)\|_F}{4\, \|\mathcal{A}^*(b)\|_F \sqrt{\mathrm{tr}\, X^\natural}}
+
+    The denominator bounds the gradient at a point of the planted factor's scale
+    (:math:`\|U\|_F = \|X^{\natural 1/2}\|_F = \sqrt{\mathrm{tr}\, X^\natural}`) that fits
+    nothing (residual :math:`-b`): :math:`\|4 \mathcal{A}^*(-b) U\|_F \le
+    4 \|\mathcal{A}^*(b)\|_F \|U\|_F`. It is a constant of the problem, not of the start,
+    so a start of large norm (whose first gradient is huge) does not make every end look
+    stationary, nor a tiny start every end look moving. A saddle (U = 0) reads stationary.
+
+    :param X: the planted matrix, ``(d, d)`` or ``(B, d, d)``.
+    :param U: ``(B, d, p)``.
+    :returns: ``(B,)``.
+    """
+    grad = training_gradient(A_flat, b, U).flatten(-2).norm(dim=-1)
+    if b.dim() == 1:
+        b = b.expand(U.shape[0], -1)
+    scale = 4.0 * sense_adjoint(A_flat, b).flatten(-2).norm(dim=-1)
+    trace = torch.diagonal(X, dim1=-2, dim2=-1).sum(-1)
+    return grad / (scale * trace.clamp_min(0).sqrt())
+
+
+def relative_change(X_end: torch.Tensor, X_mark: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
+    """The convergence gate's change of the iterate :math:`UU^T` over the last steps,
+    relative to the larger of the planted matrix's and the final iterate's norm:
+    ``||X_end - X_mark||_F / max(||X*||_F, ||X_end||_F)``, per batch element ``(B,)``."""
+    diff = (X_end - X_mark).flatten(-2).norm(dim=-1)
+    star = X.flatten(-2).norm(dim=-1).expand(diff.shape)
+    return diff / torch.maximum(star, X_end.flatten(-2).norm(dim=-1))
+
+
 # ---------------------------------------------------------------------------------------
 # Descent
 # ---------------------------------------------------------------------------------------
@@ -179,6 +212,16 @@ class SensingRun:
     :ivar steps_run: steps taken (fewer than asked when every run diverged).
     :ivar restarts: per batch element, the restarts of :func:`restarted_descent` as
         ``(iteration, rank, norm)``: the iterate that is the fresh matrix, its rank and norm.
+    :ivar fired: per batch element, one dict per restart, what the rule saw when it fired
+        after iterate ``k``: ``iteration`` (``k + 1``, the fresh matrix), ``rank`` and
+        ``norm`` (the fresh matrix's), ``ratio`` (the window's largest one-step ratio,
+        compared to tau), ``train_error``, ``test_error`` and ``iterate_norm``
+        (``||U_k||_F``) of the last iterate before the restart.
+    :ivar checks: per batch element, ``(k, ratio)`` at each of its restart checks: the
+        window's largest one-step ratio the rule compared to tau (fired or not).
+    :ivar U_snapshot: the iterates at :attr:`snapshot_at` (the convergence gate's 90% point),
+        shaped like ``U``; None if the run stopped before it.
+    :ivar snapshot_at: the iteration of :attr:`U_snapshot`.
     """
 
     U: torch.Tensor
@@ -188,6 +231,10 @@ class SensingRun:
     diverged_at: torch.Tensor
     steps_run: int
     restarts: list = field(default_factory=list)
+    fired: list = field(default_factory=list)
+    checks: list = field(default_factory=list)
+    U_snapshot: torch.Tensor | None = None
+    snapshot_at: int = 0
 
     def final(self, name: str) -> torch.Tensor:
         """The metric ``name`` at the last iterate, ``(B,)``."""
@@ -241,7 +288,7 @@ def _check_args(lr: float, steps: int, U0: torch.Tensor, A_flat: torch.Tensor):
         raise ValueError(f"the operator acts on {A_flat.shape[-1]} entries, U0 is {tuple(U0.shape)}")
 
 
-def _finish(U, train, test, steps_run, restarts) -> SensingRun:
+def _finish(U, train, test, steps_run, restarts, *, snapshot=None, snapshot_at=0) -> SensingRun:
     train, test = train[: steps_run + 1], test[: steps_run + 1]
     finite = torch.isfinite(train)
     diverged = ~finite.all(dim=0)
@@ -253,7 +300,9 @@ def _finish(U, train, test, steps_run, restarts) -> SensingRun:
     train = train.masked_fill(dead, float("nan"))
     test = test.masked_fill(dead, float("nan"))
     U = torch.where(diverged.reshape(-1, 1, 1), torch.zeros_like(U), U)
-    return SensingRun(U, train, test, diverged, diverged_at, steps_run, restarts)
+    run = SensingRun(U, train, test, diverged, diverged_at, steps_run, restarts)
+    run.U_snapshot, run.snapshot_at = snapshot, snapshot_at
+    return run
 
 
 def _descent(
@@ -264,9 +313,10 @@ def _descent(
     lr: float,
     steps: int,
     *,
-    restart: Callable[[int, torch.Tensor], torch.Tensor | None] | None,
+    restart: Callable | None,
     sync_every: int,
     desc: str | None,
+    snapshot_at: int | None = None,
 ):
     A_flat = flatten_operator(A)
     _check_args(lr, steps, U0, A_flat)
@@ -274,9 +324,11 @@ def _descent(
     U = U0.clone()
     train = torch.full((steps + 1, B), float("nan"), dtype=U.dtype, device=U.device)
     test = torch.full_like(train, float("nan"))
-    steps_run = 0
+    steps_run, snapshot = 0, None
     with progress_bar(steps, desc) as bar:
         for k in range(steps + 1):
+            if k == snapshot_at:
+                snapshot = U.clone()
             P = U @ U.mT
             r = sense(A_flat, P) - b
             train[k] = (r * r).sum(-1)
@@ -284,9 +336,10 @@ def _descent(
             test[k] = (D * D).sum(dim=(-2, -1))
             if k == steps:
                 break
+            U_k = U
             U = U - (4.0 * lr) * torch.bmm(sense_adjoint(A_flat, r), U)
             if restart is not None:
-                fresh = restart(k, train)
+                fresh = restart(k, train, test, U_k)
                 if fresh is not None:
                     U = fresh(U)
             steps_run = k + 1
@@ -299,7 +352,7 @@ def _descent(
                     break
                 if bool(bad.any()):
                     U = torch.where(bad.reshape(-1, 1, 1), torch.zeros_like(U), U)
-    return U, train, test, steps_run
+    return U, train, test, steps_run, snapshot
 
 
 def sensing_descent(
@@ -326,10 +379,39 @@ def sensing_descent(
     :param sync_every: how often (in steps) to look for runs that blew up.
     :param desc: progress-bar label; None for no bar.
     :returns: a :class:`SensingRun`; a run that produces non-finite values is flagged
-        (``diverged``), not raised.
+        (``diverged``), not raised. Its ``U_snapshot`` is the iterate at 90% of the steps
+        (:func:`~implicit_bias.descent.snapshot_step`).
     """
-    U, train, test, steps_run = _descent(A, b, X, U0, lr, steps, restart=None, sync_every=sync_every, desc=desc)
-    return _finish(U, train, test, steps_run, [[] for _ in range(U0.shape[0])])
+    at = snapshot_step(steps)
+    U, train, test, steps_run, snap = _descent(
+        A, b, X, U0, lr, steps, restart=None, sync_every=sync_every, desc=desc, snapshot_at=at
+    )
+    B = U0.shape[0]
+    run = _finish(U, train, test, steps_run, [[] for _ in range(B)], snapshot=snap, snapshot_at=at)
+    run.fired, run.checks = [[] for _ in range(B)], [[] for _ in range(B)]
+    return run
+
+
+def _per_element(value, B: int, name: str) -> list:
+    """A setting given once for the batch, or once per batch element, as a list of ``B``."""
+    if isinstance(value, (list, tuple)):
+        if len(value) != B:
+            raise ValueError(f"{name} has {len(value)} entries for a batch of {B}")
+        return list(value)
+    return [value] * B
+
+
+def _check_restart_args(window: int, factor: float, rank_step: int, min_rank: int, rank0: int) -> None:
+    """Refuse settings Algorithm 1 is not defined for."""
+    if window < 1:
+        raise ValueError(f"window must be >= 1, got {window}")
+    if not 0 < factor < 1:
+        raise ValueError(f"factor must be in (0, 1), got {factor}")
+    if rank_step < 0 or min_rank < 1 or rank0 < min_rank:
+        raise ValueError(
+            f"need rank_step >= 0 and 1 <= min_rank <= rank0, got "
+            f"rank_step={rank_step}, min_rank={min_rank}, rank0={rank0}"
+        )
 
 
 def restarted_descent(
@@ -340,14 +422,15 @@ def restarted_descent(
     lr: float,
     steps: int,
     *,
-    window: int,
-    tau: float,
+    window: int | list[int],
+    tau: float | list[float],
     rank0: int,
     norm0: float,
     rank_step: int,
     factor: float,
     min_rank: int,
     draw: Callable[[int, int, float], np.ndarray],
+    stop_at_min_rank: bool | list[bool] = False,
     desc: str | None = None,
 ) -> SensingRun:
     r"""Algorithm 1 of Eftekhari & Zygalakis (2021): gradient descent that restarts from a
@@ -364,14 +447,17 @@ def restarted_descent(
     fresh random matrix of rank :math:`r_0` and Frobenius norm :math:`\rho`. As in the paper,
     the window after a restart holds the one ratio that spans it (fresh error over old).
 
+    The window, the threshold and ``stop_at_min_rank`` may differ per batch element (the
+    variants of the rule run as one batch); every element keeps its own rank, norm and checks.
+
     :param A: measurement matrices, ``(m, d, d)`` shared or ``(B, m, d, d)``.
     :param b: measurements, ``(m,)`` or ``(B, m)``.
     :param X: the planted matrix for the test error.
     :param U0: initial factors, ``(B, d, p)``, of rank ``rank0`` and norm ``norm0``.
     :param lr: the step :math:`\eta`.
     :param steps: number of gradient steps :math:`K`.
-    :param window: :math:`W`.
-    :param tau: the threshold :math:`\tau` on the window's largest ratio.
+    :param window: :math:`W`, one for the batch or one per element.
+    :param tau: the threshold :math:`\tau` on the window's largest ratio, one or one per element.
     :param rank0: :math:`r_0`, the rank of ``U0``.
     :param norm0: :math:`\rho_0`, the Frobenius norm of ``U0``.
     :param rank_step: :math:`\Delta_\mathrm{rank}`.
@@ -379,44 +465,71 @@ def restarted_descent(
     :param min_rank: the floor :math:`r \ge \mathrm{rank}(X^\natural)`.
     :param draw: ``(b, rank, norm) -> (d, p) array``: batch element ``b``'s fresh matrix (from
         that element's own generator, so a run never depends on what it is batched with).
+    :param stop_at_min_rank: (ours, not the paper's) no restart once the run's rank is the
+        floor ``min_rank``: the restart that reaches it is the last, then plain descent.
     :param desc: progress-bar label; None for no bar.
-    :returns: a :class:`SensingRun` whose ``restarts`` list each element's restarts.
+    :returns: a :class:`SensingRun` whose ``restarts`` list each element's restarts,
+        ``fired`` what the rule saw at each, ``checks`` the ratio at every check, and
+        ``U_snapshot`` the iterate at 90% of the steps.
     """
-    if window < 1:
-        raise ValueError(f"window must be >= 1, got {window}")
-    if not 0 < factor < 1:
-        raise ValueError(f"factor must be in (0, 1), got {factor}")
-    if rank_step < 0 or min_rank < 1 or rank0 < min_rank:
-        raise ValueError(
-            f"need rank_step >= 0 and 1 <= min_rank <= rank0, got "
-            f"rank_step={rank_step}, min_rank={min_rank}, rank0={rank0}"
-        )
     B = U0.shape[0]
+    windows = [int(w) for w in _per_element(window, B, "window")]
+    taus = [float(v) for v in _per_element(tau, B, "tau")]
+    stops = [bool(v) for v in _per_element(stop_at_min_rank, B, "stop_at_min_rank")]
+    _check_restart_args(min(windows), factor, rank_step, min_rank, rank0)
     ranks = [rank0] * B
     norms = [float(norm0)] * B
     restarts: list[list[tuple[int, int, float]]] = [[] for _ in range(B)]
+    fired: list[list[dict]] = [[] for _ in range(B)]
+    checks: list[list[tuple[int, float]]] = [[] for _ in range(B)]
+    groups: dict[int, list[int]] = {}
+    for i, w in enumerate(windows):
+        groups.setdefault(w, []).append(i)
 
-    def restart(k: int, errors: torch.Tensor):
-        if not is_check(k, window):
+    def restart(k: int, errors: torch.Tensor, test: torch.Tensor, U_k: torch.Tensor):
+        which = []
+        for w, members in groups.items():
+            if not is_check(k, w):
+                continue
+            ratios = window_ratio(errors[:, members], k, w).cpu().tolist()
+            for i, ratio in zip(members, ratios, strict=True):
+                checks[i].append((k, ratio))
+                # NaN < tau is False: a window with a non-finite error never restarts.
+                if ratio < taus[i] and not (stops[i] and ranks[i] == min_rank):
+                    which.append((i, ratio))
+        if not which:
             return None
-        due = restart_due(errors, k, window, tau).cpu().tolist()
-        if not any(due):
-            return None
-        which, fresh = [], []
-        for i, flag in enumerate(due):
-            if flag:
-                norms[i] *= factor
-                ranks[i] = max(ranks[i] - rank_step, min_rank)
-                restarts[i].append((k + 1, ranks[i], norms[i]))
-                which.append(i)
-                fresh.append(draw(i, ranks[i], norms[i]))
+        idx = [i for i, _ in which]
+        seen = torch.stack([errors[k, idx], test[k, idx], U_k[idx].flatten(-2).norm(dim=-1)]).cpu().tolist()
+        fresh = []
+        for j, (i, ratio) in enumerate(which):
+            norms[i] *= factor
+            ranks[i] = max(ranks[i] - rank_step, min_rank)
+            restarts[i].append((k + 1, ranks[i], norms[i]))
+            fired[i].append(
+                {
+                    "iteration": k + 1,
+                    "rank": ranks[i],
+                    "norm": norms[i],
+                    "ratio": ratio,
+                    "train_error": seen[0][j],
+                    "test_error": seen[1][j],
+                    "iterate_norm": seen[2][j],
+                }
+            )
+            fresh.append(draw(i, ranks[i], norms[i]))
 
         def replace(U):
             U = U.clone()
-            U[which] = torch.as_tensor(np.stack(fresh), dtype=U.dtype).to(U.device)
+            U[idx] = torch.as_tensor(np.stack(fresh), dtype=U.dtype).to(U.device)
             return U
 
         return replace
 
-    U, train, test, steps_run = _descent(A, b, X, U0, lr, steps, restart=restart, sync_every=window, desc=desc)
-    return _finish(U, train, test, steps_run, restarts)
+    at = snapshot_step(steps)
+    U, train, test, steps_run, snap = _descent(
+        A, b, X, U0, lr, steps, restart=restart, sync_every=min(windows), desc=desc, snapshot_at=at
+    )
+    run = _finish(U, train, test, steps_run, restarts, snapshot=snap, snapshot_at=at)
+    run.fired, run.checks = fired, checks
+    return run

@@ -12,7 +12,7 @@ import pandas as pd
 from ..grids import param_key, short_number
 from ..plotting import METHOD_COLORS, METHOD_LABELS, figure, mean_band
 from ..records import tidy
-from ..scorecard import NO_DATA, Claim
+from ..scorecard import NO_DATA, NOT_REACHED, Claim
 from ..seeding import numpy_rng, trial_rngs
 from . import Context, Family, Kind, Plot, fixed_resources, one_job_per, ranks_at_most_n
 
@@ -79,6 +79,31 @@ def curve_marks(steps_run: int, record_every: int, extra=()) -> np.ndarray:
 
 def _final(values: torch.Tensor) -> np.ndarray:
     return values[-1].detach().cpu().numpy()
+
+
+def convergence_columns(A, b, X, res) -> tuple[np.ndarray, np.ndarray]:
+    """The convergence gate's columns of a batched run (:mod:`implicit_bias.scorecard`).
+
+    ``residual``: :func:`~implicit_bias.sensing.stationarity_residual` of the last iterate,
+    the gradient's norm over ``4 ||A*(b)||_F sqrt(tr X)``, a constant of the problem (the
+    gradient's bound at the planted factor's scale with nothing fitted), so that neither a
+    large nor a tiny start sets the scale. ``last_change``: ``||UU^T - U'U'^T||_F /
+    max(||X||_F, ||UU^T||_F)`` between the last iterate and that at 90% of the steps
+    (:func:`~implicit_bias.sensing.relative_change`). NaN where the run diverged or
+    stopped before the 90% point.
+
+    :returns: ``(residual, last_change)``, ``(B,)`` each.
+    """
+    from ..sensing import flatten_operator, relative_change, stationarity_residual
+
+    A_flat = flatten_operator(A)
+    residual = stationarity_residual(A_flat, b, X, res.U).cpu().numpy()
+    if res.U_snapshot is None:
+        change = np.full(residual.shape, np.nan)
+    else:
+        change = relative_change(res.U @ res.U.mT, res.U_snapshot @ res.U_snapshot.mT, X).cpu().numpy()
+    bad = res.diverged.cpu().numpy()
+    return np.where(bad, np.nan, residual), np.where(bad, np.nan, change)
 
 
 # ---------------------------------------------------------------------------------------
@@ -149,6 +174,7 @@ def run_init(ctx: Context, job: dict):
     train, test = _final(res.train_error), _final(res.test_error)
     diverged = res.diverged.cpu().numpy()
     diverged_at = res.diverged_at.cpu().numpy()
+    residual, change = convergence_columns(A, b, X, res)
     marks = curve_marks(res.steps_run, s["record_every"])
     tr_all = res.train_error.cpu().numpy()
     te_all = res.test_error.cpu().numpy()
@@ -173,6 +199,8 @@ def run_init(ctx: Context, job: dict):
                 "test_error": test[i],
                 "diverged": bool(diverged[i]),
                 "diverged_at": int(diverged_at[i]),
+                "residual": residual[i],
+                "last_change": change[i],
             }
         )
         keep = marks[np.isfinite(tr_all[marks, i])]
@@ -215,6 +243,40 @@ def restart_checks(s: dict) -> list[tuple[str, str]]:
     return out
 
 
+#: The ``variant`` of the runs at the sweep's own tau and W with the paper's rule (restarts
+#: never stop); every other entry of the variant grid is ours.
+PAPER = "paper"
+
+
+def restart_variants(s: dict) -> list[dict]:
+    """The settings of Algorithm 1 the ``restarted`` job runs: the sweep's own (the paper's
+    rule, ``variant`` :data:`PAPER`) first, then each entry of ``variants`` (ours), the
+    sweep's values filling in what an entry leaves out; an entry equal to one before it is
+    run once.
+
+    :returns: dicts with ``variant`` (a label), ``tau``, ``window``, ``stop_at_min_rank``.
+    """
+    paper = {"tau": float(s["tau"]), "window": int(s["window"]), "stop_at_min_rank": False}
+    out = [{"variant": PAPER, **paper}]
+    for entry in s.get("variants") or []:
+        v = {**paper, **{k: type(paper[k])(x) for k, x in entry.items()}}
+        if any(
+            math.isclose(v["tau"], o["tau"])
+            and (v["window"], v["stop_at_min_rank"]) == (o["window"], o["stop_at_min_rank"])
+            for o in out
+        ):
+            continue
+        parts = [f"tau~{short_number(v['tau'])}"] if not math.isclose(v["tau"], paper["tau"]) else []
+        parts += [f"W~{v['window']}"] if v["window"] != paper["window"] else []
+        parts += ["stop_at_r"] if v["stop_at_min_rank"] else []
+        out.append({"variant": "ours_" + "_".join(parts), **v})
+    return out
+
+
+def _joined(values, fmt: str = "{:.4g}") -> str:
+    return " ".join(fmt.format(v) for v in values)
+
+
 def run_restart(ctx: Context, job: dict):
     import torch
 
@@ -224,15 +286,22 @@ def run_restart(ctx: Context, job: dict):
     method = job["method"]
     trials = list(range(s["trials"]))
     A, b, X, data_seeds = sensing_batch(ctx, s, trials)
-    seeds, U0, restart_rngs = [], [], []
-    for t in trials:
-        # Both methods draw U0 from the same generator: the same start, as in Fig. 5.
-        seed = ctx.trial_seed(f"{problem_key(s)}_init", t)
-        init_rng, restart_rng = trial_rngs(seed, 2)
-        U0.append(random_factor(s["n"], s["init_rank"], s["init_norm"], init_rng))
-        restart_rngs.append(restart_rng)
-        seeds.append(seed)
+    variants = restart_variants(s) if method == "restarted" else [restart_variants(s)[0]]
+    # Batch order: variant-major, trial-minor. Every variant of a trial starts from that
+    # trial's U0 and draws its restarts from a fresh copy of that trial's restart generator,
+    # so the paper's rows do not depend on which variants run beside them.
+    seeds, U0, restart_rngs, runs = [], [], [], []
+    for v in variants:
+        for t in trials:
+            # Both methods draw U0 from the same generator: the same start, as in Fig. 5.
+            seed = ctx.trial_seed(f"{problem_key(s)}_init", t)
+            init_rng, restart_rng = trial_rngs(seed, 2)
+            U0.append(random_factor(s["n"], s["init_rank"], s["init_norm"], init_rng))
+            restart_rngs.append(restart_rng)
+            seeds.append(seed)
+            runs.append((v, t))
     U0 = torch.from_numpy(np.stack(U0)).to(device=ctx.device, dtype=ctx.dtype)
+    A, b, X = repeat_data(A, b, X, s["shared_data"], len(variants))
     label = ctx.label(method)
     if method == "gd":
         res = sensing_descent(A, b, X, U0, s["lr"], s["steps"], sync_every=s["window"], desc=label)
@@ -244,8 +313,9 @@ def run_restart(ctx: Context, job: dict):
             U0,
             s["lr"],
             s["steps"],
-            window=s["window"],
-            tau=s["tau"],
+            window=[v["window"] for v, _ in runs],
+            tau=[v["tau"] for v, _ in runs],
+            stop_at_min_rank=[v["stop_at_min_rank"] for v, _ in runs],
             rank0=s["init_rank"],
             norm0=s["init_norm"],
             rank_step=s["rank_step"],
@@ -257,8 +327,9 @@ def run_restart(ctx: Context, job: dict):
     train, test = _final(res.train_error), _final(res.test_error)
     tr_all, te_all = res.train_error.cpu().numpy(), res.test_error.cpu().numpy()
     diverged = res.diverged.cpu().numpy()
+    residual, change = convergence_columns(A, b, X, res)
     # The test error of U = 0, ||X||_F^2: the level a run that fits nothing sits at.
-    at_zero = (X * X).sum(dim=(-2, -1)).expand(len(trials)).cpu().numpy()
+    at_zero = (X * X).sum(dim=(-2, -1)).expand(len(runs)).cpu().numpy()
     params = {
         "n": s["n"],
         "rank": s["rank"],
@@ -267,49 +338,65 @@ def run_restart(ctx: Context, job: dict):
         "init_rank": s["init_rank"],
         "lr": s["lr"],
         "steps": s["steps"],
-        "window": s["window"],
-        "tau": s["tau"],
         "rank_step": s["rank_step"],
         "factor": s["factor"],
         "min_rank": s["min_rank"],
     }
     rows, frames = [], []
-    for i, t in enumerate(trials):
-        events = res.restarts[i]
+    for i, (v, t) in enumerate(runs):
+        events, fired, checks = res.restarts[i], res.fired[i], res.checks[i]
         last_rank = events[-1][1] if events else s["init_rank"]
         last_norm = events[-1][2] if events else s["init_norm"]
         rows.append(
             {
                 "method": method,
                 "job": param_key({"method": method}),
+                "variant": v["variant"],
                 "trial": t,
                 "seed": seeds[i],
-                "data_seed": data_seeds[i],
+                "data_seed": data_seeds[t],
                 **params,
+                "window": v["window"],
+                "tau": v["tau"],
+                "stop_at_min_rank": v["stop_at_min_rank"],
                 "steps_run": res.steps_run,
                 "train_error": train[i],
                 "test_error": test[i],
                 "test_error_at_zero": at_zero[i],
                 "test_error_min": float(np.nanmin(te_all[:, i])) if np.isfinite(te_all[:, i]).any() else float("nan"),
                 "diverged": bool(diverged[i]),
+                "residual": residual[i],
+                "last_change": change[i],
                 "restarts": len(events),
                 "restart_iterations": " ".join(str(k) for k, _, _ in events),
+                # What the rule saw at each restart (parallel to restart_iterations): the fresh
+                # matrix's rank and norm, the window's largest one-step ratio it compared to
+                # tau, and the last iterate's training error, test error and norm ||U||_F.
+                "restart_ranks": " ".join(str(e["rank"]) for e in fired),
+                "restart_norms": _joined(e["norm"] for e in fired),
+                "restart_ratios": _joined((e["ratio"] for e in fired), "{:.6f}"),
+                "restart_train_errors": _joined(e["train_error"] for e in fired),
+                "restart_test_errors": _joined(e["test_error"] for e in fired),
+                "restart_iterate_norms": _joined(e["iterate_norm"] for e in fired),
                 "final_init_rank": last_rank,
                 "final_init_norm": last_norm,
             }
         )
         # Record both sides of each restart (the last old iterate and the fresh one), so the
-        # curves show the jump where it happens.
+        # curves show the jump where it happens, and every check (its window ratio).
         starts = [k for k, _, _ in events]
-        marks = curve_marks(res.steps_run, s["record_every"], starts + [k - 1 for k in starts])
+        check_its = [k for k, _ in checks]
+        marks = curve_marks(res.steps_run, s["record_every"], starts + [k - 1 for k in starts] + check_its)
         marks = marks[np.isfinite(tr_all[marks, i])]
         seg = np.searchsorted(np.array(starts, dtype=int), marks, side="right")
         seg_rank = np.array([s["init_rank"]] + [r for _, r, _ in events])[seg]
-        seg_norm = np.array([s["init_norm"]] + [v for _, _, v in events])[seg]
+        seg_norm = np.array([s["init_norm"]] + [w for _, _, w in events])[seg]
+        ratio = pd.Series(dict(checks), dtype=float).reindex(marks).to_numpy()
         frames.append(
             pd.DataFrame(
                 {
                     "method": method,
+                    "variant": v["variant"],
                     "trial": t,
                     "iteration": marks,
                     "train_error": tr_all[marks, i],
@@ -317,6 +404,7 @@ def run_restart(ctx: Context, job: dict):
                     "restart": np.isin(marks, starts),
                     "init_rank": seg_rank,
                     "init_norm": seg_norm,
+                    "window_ratio": ratio,
                 }
             )
         )
@@ -439,16 +527,97 @@ def _draw_schedule(ax, part) -> None:
     twin.grid(False)
 
 
+def _paper_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the paper's setting: ``variant`` :data:`PAPER` (a table without the
+    column, made before the variants existed, is all the paper's)."""
+    if "variant" not in frame:
+        return frame
+    return frame[frame["variant"].isna() | (frame["variant"] == PAPER)]
+
+
+def _draw_ratios(ax, curves: pd.DataFrame, s: dict, trial) -> None:
+    """The window's largest one-step ratio of training errors at each restart check against
+    tau: the paper's rule (the checks that fired marked) and, where it ran, the variant that
+    stops at rank r after its last restart (whose descent goes on towards X, so its ratios
+    near X show). A ratio above the axis is a check just after a restart."""
+    part = curves[(curves["trial"] == trial) & (curves["method"] == "restarted")].dropna(subset=["window_ratio"])
+    paper = part[part["variant"] == PAPER]
+    stop = part[part["variant"] == "ours_stop_at_r"]
+    if not stop.empty:
+        starts = curves[
+            (curves["trial"] == trial) & (curves["variant"] == "ours_stop_at_r") & curves["restart"].astype(bool)
+        ]
+        last = starts["iteration"].max() if not starts.empty else 0
+        stop = stop[stop["iteration"] > last]
+        ax.scatter(
+            stop["iteration"],
+            stop["window_ratio"],
+            s=5,
+            color="#2ca02c",
+            label="window ratio, no restart at rank r (ours)",
+        )
+    ax.scatter(
+        paper["iteration"],
+        paper["window_ratio"],
+        s=5,
+        color=METHOD_COLORS["restarted"],
+        label="window ratio (paper's rule)",
+    )
+    after = curves[(curves["trial"] == trial) & (curves["variant"] == PAPER) & curves["restart"].astype(bool)]
+    fired = paper[paper["iteration"].isin(after["iteration"] - 1)]
+    ax.scatter(fired["iteration"], fired["window_ratio"], s=14, marker="v", color="k", zorder=3)
+    ax.axhline(s["tau"], color="0.3", ls="--", lw=0.8, label=f"$\\tau={s['tau']:g}$")
+    ax.set_ylim(0.98, 1.002)
+    ax.set_ylabel("window's largest\none-step ratio")
+
+
+def _draw_variants(axes, summary: pd.DataFrame, curves: pd.DataFrame) -> None:
+    """The bottom row: the test error of every variant of Algorithm 1 (first trial), and
+    each variant's final test error per trial against that of U = 0."""
+    rows = summary[summary["method"] == "restarted"]
+    variants = list(dict.fromkeys(rows["variant"])) if "variant" in rows else []
+    if not variants:
+        for ax in axes:
+            ax.set_visible(False)
+        return
+    trial = sorted(curves["trial"].unique())[0]
+    palette = [*RANK_COLORS, "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f"]
+    colors = {v: palette[i % len(palette)] for i, v in enumerate(variants)}
+    for v in variants:
+        part = curves[(curves["trial"] == trial) & (curves["method"] == "restarted") & (curves["variant"] == v)]
+        axes[0].plot(part["iteration"], part["test_error"], lw=1.0, color=colors[v], label=v)
+    axes[0].set(yscale="log", xlabel="iteration $k$", ylabel=f"test error (trial {trial})")
+    axes[0].legend(fontsize=5.5, frameon=False, loc="upper right")
+    for j, v in enumerate(variants):
+        vals = rows.loc[rows["variant"] == v, "test_error"]
+        axes[1].scatter([j] * len(vals), vals, s=12, color=colors[v])
+    zero = float(rows["test_error_at_zero"].mean())
+    axes[1].axhline(zero, color="0.4", ls="--", lw=0.8)
+    axes[1].set_xticks(range(len(variants)), [v.removeprefix("ours_") for v in variants], rotation=35, fontsize=6)
+    axes[1].set(yscale="log", ylabel="final test error (each trial)")
+    paper = _paper_rows(rows)
+    for _, row in paper.iterrows():
+        fired = [float(x) for x in str(row.get("restart_test_errors", "")).split() if x != "nan"]
+        axes[2].plot(range(1, len(fired) + 1), fired, marker="v", ms=3, lw=0.8, label=f"trial {row['trial']}")
+    axes[2].axhline(zero, color="0.4", ls="--", lw=0.8, label="$\\|X^\\natural\\|_F^2$")
+    axes[2].set(yscale="log", xlabel="restart", ylabel="test error when\nthe rule fired (paper)")
+    axes[2].legend(fontsize=6, frameon=False)
+    axes[3].set_visible(False)
+
+
 def _draw_restarts(tables):
     ((sweep, tab),) = tables.items()
     s, summary, curves = tab["settings"], tab["summary"], tab["curves"]
+    if "variant" not in curves:
+        curves = curves.assign(variant=PAPER, window_ratio=np.nan)
+    paper = _paper_rows(curves)
     trials = sorted(curves["trial"].unique())
-    fig, axes = figure(3, len(trials), width=3.3, height=2.3, sharex=True)
+    fig, axes = figure(4, len(trials) + 1, width=3.3, height=2.3)
     for i, t in enumerate(trials):
         for col, (metric, name) in enumerate((("train_error", "training error"), ("test_error", "test error"))):
             ax = axes[i, col]
             for method in ("gd", "restarted"):
-                part = curves[(curves["trial"] == t) & (curves["method"] == method)]
+                part = paper[(paper["trial"] == t) & (paper["method"] == method)]
                 if part.empty:
                     continue
                 ax.plot(
@@ -468,18 +637,21 @@ def _draw_restarts(tables):
                 )
             ax.set_yscale("log")
             ax.set_ylabel(f"{name}" + (f"\n(trial {t})" if len(trials) > 1 else ""))
-        restarted = curves[(curves["trial"] == t) & (curves["method"] == "restarted")]
+        restarted = paper[(paper["trial"] == t) & (paper["method"] == "restarted")]
         if restarted.empty:
             axes[i, 2].set_visible(False)
+            axes[i, 3].set_visible(False)
         else:
             _draw_schedule(axes[i, 2], restarted)
-    for ax in axes[-1]:
-        ax.set_xlabel("iteration $k$")
+            _draw_ratios(axes[i, 3], curves, s, t)
+        for ax in axes[i]:
+            ax.set_xlabel("iteration $k$")
+    _draw_variants(axes[-1], summary, curves)
     handles = {}
-    for ax in axes.flat:
+    for ax in axes[:-1].flat:
         for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
             handles.setdefault(lab, h)
-    fig.subplots_adjust(top=0.9, hspace=0.15, wspace=0.55)
+    fig.subplots_adjust(top=0.9, hspace=0.45, wspace=1.0)
     fig.legend(
         list(handles.values()),
         list(handles),
@@ -487,14 +659,14 @@ def _draw_restarts(tables):
         ncol=4,
         frameon=False,
         fontsize=7,
-        bbox_to_anchor=(0.5, 0.955),
+        bbox_to_anchor=(0.5, 0.96),
     )
     fig.suptitle(
         f"Algorithm 1 vs gradient descent from the same start: "
         f"$\\|U_0\\|_F={s['init_norm']:g}$, rank$(U_0)={s['init_rank']}$, "
         f"$\\eta={_sci(s['lr'])}$, $W={s['window']}$, "
         f"$\\tau={s['tau']:g}$, $\\Delta_{{rank}}={s['rank_step']}$, factor ${s['factor']:g}$, "
-        f"$r={s['min_rank']}$",
+        f"$r={s['min_rank']}$; bottom row: variants of the rule (ours)",
         fontsize=9,
     )
     return fig
@@ -503,6 +675,7 @@ def _draw_restarts(tables):
 def _caption_restarts(settings):
     ((sweep, s),) = settings.items()
     data = "share one data set and differ in their initialization" if s["shared_data"] else "each draw their own data"
+    variants = ", ".join(v["variant"] for v in restart_variants(s)[1:]) or "none"
     return (
         f"Restarted gradient descent (Algorithm 1 of Eftekhari & Zygalakis 2021, Fig. 5) "
         f"against plain gradient descent from the same start (sweep {sweep}): fresh data "
@@ -512,11 +685,15 @@ def _caption_restarts(settings):
         f"decrement {s['rank_step']}, norm factor {s['factor']:g}, rank floor {s['min_rank']}. "
         f"Every W steps (at k = 1 mod W, from k = W + 1), if the largest one-step ratio of "
         f"training errors in the last window is below tau, the run restarts from a fresh random "
-        f"matrix of the reduced rank and norm; triangles mark the restarts, and the right column "
-        f"shows the rank and Frobenius norm each restart drew (step functions); the dashed line "
-        f"is ||X||_F^2, the test error of U = 0. One "
-        f"row per trial ({s['trials']}); the trials "
-        f"{data}."
+        f"matrix of the reduced rank and norm; triangles mark the restarts, the third column "
+        f"shows the rank and Frobenius norm each restart drew (step functions), and the fourth "
+        f"the window's largest ratio at every check against tau (dashed; triangles: the checks "
+        f"that fired; green: our variant that stops restarting at rank r, whose ratios near X "
+        f"show); the dashed line in the test-error panels is ||X||_F^2, the test error of U = 0. "
+        f"One row per trial ({s['trials']}); the trials {data}. Bottom row (ours, not the "
+        f"paper's): the variants of the rule run from the same starts ({variants}): their test "
+        f"error (first trial), their final test error per trial against ||X||_F^2, and the "
+        f"test error at which each restart of the paper's rule fired."
     )
 
 
@@ -613,9 +790,9 @@ def _large_norm(s: dict, tables: dict) -> tuple[str, bool | str]:
 
 
 def _method_means(summary: pd.DataFrame, methods) -> tuple[pd.Series, list[str]]:
-    """Mean final test error per method over the runs that did not diverge, and the methods
-    of ``methods`` without such a run, as phrases."""
-    means = _finished(summary).groupby("method")["test_error"].mean()
+    """Mean final test error per method over the paper's runs that did not diverge, and the
+    methods of ``methods`` without such a run, as phrases."""
+    means = _paper_rows(_finished(summary)).groupby("method")["test_error"].mean()
     return means, [f"a run of {m} that did not diverge" for m in methods if m not in means.index]
 
 
@@ -637,7 +814,7 @@ def _restart_beats_gd(s: dict, tables: dict) -> tuple[str, bool | str]:
 
 def _restart_recovers(s: dict, tables: dict) -> tuple[str, bool | str]:
     """Algorithm 1 ends below ``zero_fraction`` times the test error of U = 0."""
-    part = _finished(tables["summary"])
+    part = _paper_rows(_finished(tables["summary"]))
     part = part[part["method"] == "restarted"]
     if part.empty:
         return _no_data(["a run of restarted that did not diverge"])
@@ -646,6 +823,164 @@ def _restart_recovers(s: dict, tables: dict) -> tuple[str, bool | str]:
         f"final test error {final:.3g}; U = 0 would give ||X||_F^2 = {zero:.3g}",
         bool(final < s["zero_fraction"] * zero),
     )
+
+
+#: A final test error below this fraction of ||X||_F^2 (that of U = 0) counts as recovering
+#: X in the variant claims (ours): a relative Frobenius error of 1%.
+RECOVERED_FRACTION = 1e-4
+#: A restart that fires with the test error above this fraction of ||X||_F^2 fires before the
+#: iterate is near X (ours; the paper-claim `recovers` uses the same fraction).
+FAR_FRACTION = 0.1
+#: The restart records of the summary (space-separated, one entry per restart).
+RESTART_RECORDS = ("restart_iterations", "restart_ranks", "restart_norms", "restart_test_errors", "restart_ratios")
+
+
+def _records(row: pd.Series, name: str) -> list[float]:
+    """One restart record of a summary row as numbers (an empty record is no restart)."""
+    value = row.get(name)
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return []
+    return [float(x) for x in str(value).split()]
+
+
+def _restarted_paper(summary: pd.DataFrame) -> pd.DataFrame:
+    part = _paper_rows(_finished(summary))
+    return part[part["method"] == "restarted"]
+
+
+def _fires_far_from_x(s: dict, tables: dict) -> tuple[str, bool | str]:
+    """Every restart of the paper's rule fires with the test error above ``far_fraction``
+    times that of U = 0; the row lists each restart (step, rank, norm, test error, ratio)."""
+    summary = tables["summary"]
+    lacking = [c for c in RESTART_RECORDS if c not in summary]
+    if lacking:
+        return _no_data([f"the restart records ({', '.join(lacking)})"])
+    part = _restarted_paper(summary)
+    if part.empty:
+        return _no_data(["a run of restarted at the paper's setting that did not diverge"])
+    lines, tests, ratios, ok = [], [], [], True
+    for _, row in part.sort_values("trial").iterrows():
+        rec = [_records(row, c) for c in RESTART_RECORDS]
+        items = [f"{int(k)} ({int(r)}, {v:.3g}, {te:.2g}, {q:.4f})" for k, r, v, te, q in zip(*rec, strict=True)]
+        lines.append(f"trial {row['trial']}: " + ("; ".join(items) or "none"))
+        tests += rec[3]
+        ratios += rec[4]
+        ok &= all(te > s["far_fraction"] * row["test_error_at_zero"] for te in rec[3])
+    if not tests:
+        return "the rule never fired", NOT_REACHED
+    zero = float(part["test_error_at_zero"].mean())
+    head = (
+        f"{len(tests)} restarts; test error when the rule fired {min(tests):.2g} to {max(tests):.2g} "
+        f"(||X||_F^2 = {zero:.3g}); the window's largest ratio then {min(ratios):.4f} to {max(ratios):.4f} "
+        f"(tau = {s['tau']:g}). Per restart k (rank, norm, test error, ratio) at firing: "
+    )
+    return head + " | ".join(lines), bool(ok)
+
+
+def _variant_rows(summary: pd.DataFrame, select) -> pd.DataFrame:
+    """The finished runs of Algorithm 1 that are not the paper's and that ``select`` (a
+    function of a row's ``tau``, ``window``, ``stop_at_min_rank``) picks."""
+    if not {"variant", "tau", "window", "stop_at_min_rank"} <= set(summary.columns):
+        return summary.iloc[0:0]
+    part = _finished(summary)
+    part = part[(part["method"] == "restarted") & (part["variant"] != PAPER) & part["variant"].notna()]
+    keep = [bool(select(r.tau, int(r.window), bool(r.stop_at_min_rank))) for r in part.itertuples()]
+    return part[keep]
+
+
+def _stop_rows(s: dict, summary: pd.DataFrame) -> pd.DataFrame:
+    """Runs of the variant that stops at rank r, at the paper's tau and W."""
+    return _variant_rows(summary, lambda tau, w, stop: stop and math.isclose(tau, s["tau"]) and w == s["window"])
+
+
+def _tau_window_rows(s: dict, summary: pd.DataFrame) -> pd.DataFrame:
+    """Runs of the paper's rule (no stop) at a smaller tau or a longer window."""
+    return _variant_rows(summary, lambda tau, w, stop: not stop and (tau <= s["max_tau"] or w >= s["min_window"]))
+
+
+def _relative(part: pd.DataFrame) -> pd.Series:
+    return part["test_error"] / part["test_error_at_zero"]
+
+
+def _finals(part: pd.DataFrame) -> str:
+    """Final test error over ||X||_F^2 per variant, one number per trial."""
+    return "; ".join(
+        f"{v}: " + " ".join(f"{x:.2g}" for x in _relative(g.sort_values("trial")))
+        for v, g in part.groupby("variant", sort=False)
+    )
+
+
+def _near_x_ratios(curves: pd.DataFrame, variants) -> str:
+    """The window ratio at the last checks of ``variants`` (after their last restart)."""
+    if "window_ratio" not in curves or "variant" not in curves:
+        return ""
+    part = curves[curves["variant"].isin(list(variants))].dropna(subset=["window_ratio"])
+    if part.empty:
+        return ""
+    last = part.sort_values("iteration").groupby(["variant", "trial"]).tail(3)["window_ratio"]
+    return f"; window ratio at its last 3 checks {last.min():.4f} to {last.max():.4f}"
+
+
+def _stop_at_r_recovers(s: dict, tables: dict) -> tuple[str, bool | str]:
+    """(ours) The variant that stops restarting at rank r recovers X in every trial."""
+    summary = tables["summary"]
+    part = _stop_rows(s, summary)
+    if part.empty:
+        return _no_data(["a run of the variant that stops restarting at rank r (stop_at_min_rank, paper's tau and W)"])
+    rel = _relative(part)
+    paper = _restarted_paper(summary)
+    text = (
+        f"final test error / ||X||_F^2 per trial: {' '.join(f'{x:.2g}' for x in rel)}"
+        + (f" (paper's rule: {' '.join(f'{x:.2g}' for x in _relative(paper))})" if not paper.empty else "")
+        + _near_x_ratios(tables.get("curves", pd.DataFrame()), part["variant"].unique())
+        + f" (tau = {s['tau']:g})"
+    )
+    return text, bool((rel < s["recovered_fraction"]).all())
+
+
+def _tau_window_recovers(s: dict, tables: dict) -> tuple[str, bool | str]:
+    """(ours) A smaller tau or a longer W recovers X in at least one trial."""
+    summary = tables["summary"]
+    part = _tau_window_rows(s, summary)
+    if part.empty:
+        return _no_data([f"a run of a variant with tau <= {s['max_tau']:g} or W >= {s['min_window']}"])
+    rel = _relative(part)
+    won = int((rel < s["recovered_fraction"]).sum())
+    allv = pd.concat([_restarted_paper(summary), _variant_rows(summary, lambda *a: True)])
+    return (
+        f"{won} of {len(part)} runs recover; final test error / ||X||_F^2 per trial: {_finals(allv)}",
+        won > 0,
+    )
+
+
+def _gate_tau_window(s: dict, summary: pd.DataFrame) -> pd.DataFrame:
+    """The rows the tau/W verdict rests on: the runs that recovered (yes), else all (no)."""
+    part = _tau_window_rows(s, summary)
+    won = part[_relative(part) < s["recovered_fraction"]]
+    return won if not won.empty else part
+
+
+def _gate_paper(*methods: str):
+    """The convergence gate's rows of a paper claim: the paper's runs of ``methods``."""
+
+    def rows(s: dict, summary: pd.DataFrame) -> pd.DataFrame:
+        part = _paper_rows(summary)
+        return part[part["method"].isin(methods)]
+
+    return rows
+
+
+def _gate_init(norm=None):
+    """The convergence gate's rows of an init claim: the lowest and highest rank, at
+    ``norm(s)`` (None: every norm)."""
+
+    def rows(s: dict, summary: pd.DataFrame) -> pd.DataFrame:
+        part = summary[summary["init_rank"].isin(_extreme_ranks(s))]
+        if norm is not None:
+            part = part[np.isclose(part["init_norm"], norm(s))]
+        return part
+
+    return rows
 
 
 FAMILY = Family(
@@ -679,6 +1014,7 @@ FAMILY = Family(
                 paper="always lower (Figs. 1-3)",
                 check=_low_rank_always_lower,
                 needs={"init_norm": lambda s: tuple(s["init_norms"]), "init_rank": _extreme_ranks},
+                at_limit=_gate_init(),
             ),
             Claim(
                 key="norm_one",
@@ -689,6 +1025,7 @@ FAMILY = Family(
                 check=_at_norm_one,
                 needs={"init_norm": (NORM_ONE,), "init_rank": _extreme_ranks},
                 limits={"at_norm": NORM_ONE, "recovered": RECOVERED, "not_recovered": NOT_RECOVERED},
+                at_limit=_gate_init(lambda s: s["at_norm"]),
             ),
             Claim(
                 key="large_norm",
@@ -699,6 +1036,9 @@ FAMILY = Family(
                 check=_large_norm,
                 needs={"init_norm": lambda s: (max(s["init_norms"]),), "init_rank": _extreme_ranks},
                 limits={"not_recovered": NOT_RECOVERED},
+                # Gated on the stable step's runs (the paper's step's diverged ones are not
+                # judged): "no recovery" from a run that has not settled says nothing.
+                at_limit=_gate_init(lambda s: max(s["init_norms"])),
             ),
         ],
         "sensing_restart": [
@@ -711,6 +1051,7 @@ FAMILY = Family(
                 check=_restart_beats_gd,
                 needs={"method": ("restarted", "gd")},
                 limits={"ratio": 0.1},
+                at_limit=_gate_paper("restarted", "gd"),
             ),
             Claim(
                 key="recovers",
@@ -721,6 +1062,44 @@ FAMILY = Family(
                 check=_restart_recovers,
                 needs={"method": ("restarted",)},
                 limits={"zero_fraction": 0.1},
+                at_limit=_gate_paper("restarted"),
+            ),
+            Claim(
+                key="ours_fires_far_from_x",
+                text="(ours, a diagnosis of the paper's rule, not a claim of the paper) With the paper's "
+                "tau = {tau:g} and W = {window}, every restart fires while the test error is still above "
+                "{far_fraction:g} x that of U = 0, i.e. before the iterate nears X (the row lists each "
+                "restart's step, rank, norm, test error and window ratio)",
+                plot="sensing_restarts",
+                paper="not stated (the paper restarts when the training error falls fast, reading it as no "
+                "implicit bias)",
+                check=_fires_far_from_x,
+                needs={"method": ("restarted",)},
+                limits={"far_fraction": FAR_FRACTION},
+            ),
+            Claim(
+                key="ours_stop_at_r_recovers",
+                text="(ours, a variant of Algorithm 1, not the paper's) With no restart once the rank has "
+                "reached r = {min_rank} (the paper's tau and W otherwise), Algorithm 1 recovers X in every "
+                "trial: final test error below {recovered_fraction:g} x that of U = 0",
+                plot="sensing_restarts",
+                paper="not in the paper",
+                check=_stop_at_r_recovers,
+                needs={"method": ("restarted",)},
+                limits={"recovered_fraction": RECOVERED_FRACTION},
+                at_limit=_stop_rows,
+            ),
+            Claim(
+                key="ours_tau_window_recovers",
+                text="(ours, variants of Algorithm 1, not the paper's) A smaller threshold (tau <= {max_tau:g}) "
+                "or a longer window (W >= {min_window:g}), restarting as the paper does otherwise, recovers X "
+                "in at least one trial: final test error below {recovered_fraction:g} x that of U = 0",
+                plot="sensing_restarts",
+                paper="not in the paper",
+                check=_tau_window_recovers,
+                needs={"method": ("restarted",)},
+                limits={"max_tau": 0.995, "min_window": 1000, "recovered_fraction": RECOVERED_FRACTION},
+                at_limit=_gate_tau_window,
             ),
         ],
     },
