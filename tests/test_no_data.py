@@ -54,19 +54,27 @@ SWEEPS = {
     "nd_restart": (
         {"kind": "sensing_restart", "n": 10, "init_rank": 10, "methods": ["gd"]},
         {"trials": 1, "steps": 200, "window": 50, "record_every": 50},
-        {"beats_gd", "recovers"},
+        {"beats_gd", "recovers", "ours_fires_far_from_x", "ours_stop_at_r_recovers", "ours_tau_window_recovers"},
     ),
-    # One initialization scale: no trend to read.
+    # One initialization scale: no trend to read; lambda = 1/alpha alone: no scan.
     "nd_theorem1": (
-        {"kind": "theory_theorem1", "n": 6, "m": 12, "rank": 1, "alphas": [1.0, 10.0], "gammas": [1.0e-3]},
+        {
+            "kind": "theory_theorem1",
+            "n": 6,
+            "m": 12,
+            "rank": 1,
+            "alphas": [1.0, 10.0],
+            "gammas": [1.0e-3],
+            "lambda_factors": [1.0],
+        },
         {"trials": 1, "steps": 500, "record_every": 250},
-        {"gap_falls"},
+        {"gap_falls", "lambda_scan"},
     ),
-    # Lambda = I only: nothing to tell the weighted solution from the plain one.
+    # From zero only: no control of the condition theta0 = 0.
     "nd_weighted": (
-        {"kind": "theory_weighted_min_norm", "weight_ratios": [1.0]},
+        {"kind": "theory_weighted_min_norm", "random_start_std": 0.0},
         {"rows": 5, "dim": 12, "trials": 1, "steps": 200, "record_every": 100},
-        {"not_plain"},
+        {"random_start"},
     ),
     # DOP alone: nothing to compare it with.
     "nd_gallery_dop": (

@@ -209,7 +209,7 @@ def test_seed_interval_is_scipys_t_interval():
 
 
 def test_side_of_reads_the_interval():
-    from implicit_bias.experiments.images import side_of, seeds_to_settle
+    from implicit_bias.experiments.images import seeds_to_settle, side_of
 
     assert side_of([2.0, 2.1, 1.9], 0.0) == HOLDS
     assert side_of([-2.0, -2.1, -1.9], 0.0) == FAILS
