@@ -482,15 +482,6 @@ def _at(summary: pd.DataFrame, method: str, p: float) -> pd.DataFrame:
     return part[part["width"] == part["width"].max()]
 
 
-def _per_image(values: pd.DataFrame, column: str) -> pd.Series:
-    return values.groupby("image")[column].mean()
-
-
-def _spread(values: pd.DataFrame, column: str) -> pd.Series:
-    g = values.groupby("image")[column]
-    return g.max() - g.min()
-
-
 def seed_interval(values, level: float = 0.95) -> tuple[float, float, float]:
     """The mean of per-seed values and its Student-t interval over seeds.
 
@@ -568,14 +559,6 @@ def _every_image(per_seed: pd.DataFrame, threshold: float, above: bool, signed: 
     need = max((n for n in settle if n is not None), default=None)
     more = f"; about {need} seeds would settle it at the observed spread" if need else ""
     return text + f"; the interval contains {threshold:g} on {', '.join(open_)}{more}", INCONCLUSIVE
-
-
-def _difference_text(diff: pd.Series, spread: pd.Series | None = None) -> str:
-    parts = []
-    for image, d in diff.items():
-        extra = f" (spread over trials {spread[image]:.2f})" if spread is not None and image in spread else ""
-        parts.append(f"{image}: {d:+.2f} dB{extra}")
-    return "; ".join(parts)
 
 
 def _paired(summary: pd.DataFrame, a: tuple[str, str], b: tuple[str, str], p: float) -> pd.DataFrame:
