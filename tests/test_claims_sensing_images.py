@@ -3,6 +3,7 @@ no, "no data" (naming what is missing) and, for a claim about a regime, "not rea
 
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -416,3 +417,22 @@ def test_claim_texts_state_their_thresholds():
     assert "< 0.1 dB over the last 20%" in texts["g:dop_no_early_stop"]
     assert "best before 80% of the steps" in texts["g:dip_l1_needs_early_stop"]
     assert ">= 1 dB below its best on at least 50% of the images" in texts["g:dip_l1_needs_early_stop"]
+
+
+def test_the_unperturbed_metric_is_shown_beside_and_not_judged():
+    """A gallery whose paper-metric numbers say no and whose unperturbed-input numbers would
+    say yes reads no, with the unperturbed numbers in the row; the row names the baselines'
+    optimizer."""
+    tables = _images(change={("dip_l1", "b"): {"psnr_last": 30.5}})
+    summary = tables["summary"]
+    summary["psnr_clean_last"] = summary["psnr_last"] - np.where(summary["method"] == "dip_l1", 1.0, 0.0)
+    summary["psnr_clean_best"] = summary["psnr_best"]
+    row = _row("image_gallery", "dop_ends_above_dip_l1", tables, "quick", **IMG)
+    assert row["holds"] == FAILS
+    assert "The same on the unperturbed input (ours, not judged): a: +6.00 dB" in row["ours"]
+    assert "b: +0.50 dB" in row["ours"] and "baselines by plain SGD, lr 1" in row["ours"]
+    adam = _row("image_gallery", "dop_beats_stopped", tables, "quick", **IMG, baseline_optimizer="adam")
+    assert "baselines by Adam, lr 0.01" in adam["ours"] and "unperturbed input" in adam["ours"]
+    # Tables without the unperturbed metric (runs before it was recorded) show the paper's only.
+    plain = _row("image_gallery", "dop_ends_above_dip_l1", _images(), "quick", **IMG)
+    assert plain["holds"] == HOLDS and "unperturbed" not in plain["ours"]

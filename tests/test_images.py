@@ -208,10 +208,83 @@ def test_dip_losses_have_no_gh(method, tmp_path):
     assert all(math.isfinite(v) for v in res.psnr)
 
 
-@pytest.mark.parametrize("method", ["dop", "dip_l1"])
-def test_resume_after_kill_gives_the_same_numbers(method, tmp_path):
+def test_adam_baseline_takes_adam_steps_and_dop_ignores_it(tmp_path):
     clean, noisy = _problem()
-    cfg = _cfg(method=method, width=4, steps=30, lr=2.0, alpha=100.0, record_every=5, checkpoint_every=10)
+    base = dict(width=4, steps=1, record_every=1, checkpoint_every=0, input_noise_std=0.0)
+    cfg = _cfg(method="dip_l1", baseline_optimizer="adam", adam_lr=1e-3, **base)
+    assert cfg.optimizer == "adam"
+    recover_image(noisy, clean, cfg, 7, checkpoint=tmp_path / "adam.pt")
+    after = torch.load(tmp_path / "adam.pt", weights_only=False)
+    assert after["adam"] is not None  # Adam's moments are checkpointed
+
+    # Adam's first step is lr * g / (|g| + eps) (bias-corrected moments m = g, v = g^2):
+    # about lr * sign(g) where g is well above eps; an SGD step of lr would be lr * g.
+    net, z, _ = initial_state(cfg, 7, 64, 64)
+    y = torch.from_numpy(noisy.transpose(2, 0, 1)).float().unsqueeze(0)
+    grads = torch.autograd.grad((net(z) - y).abs().mean(), list(net.parameters()))
+    moved = 0
+    for (name, p0), grad in zip(net.named_parameters(), grads, strict=True):
+        step = p0.detach() - after["net"][name]
+        big = grad.abs() > 1e-5
+        torch.testing.assert_close(step[big], 1e-3 * grad[big].sign(), rtol=0.02, atol=1e-6)
+        moved += int(big.sum())
+    assert moved > 100
+
+    # DOP always takes plain gradient steps: the baselines' optimizer changes nothing there.
+    dop = dict(method="dop", width=4, steps=5, record_every=1, checkpoint_every=0)
+    a = recover_image(noisy, clean, _cfg(**dop), 3)
+    b = recover_image(noisy, clean, _cfg(**dop, baseline_optimizer="adam"), 3)
+    assert a.psnr == b.psnr and _cfg(**dop).science() == _cfg(**dop, baseline_optimizer="adam").science()
+    with pytest.raises(ValueError, match="baseline_optimizer"):
+        _cfg(method="dip", width=4, baseline_optimizer="rmsprop")
+
+
+def test_the_unperturbed_metric_is_of_the_same_network_and_changes_nothing():
+    clean, noisy = _problem()
+    base = dict(method="dop", width=4, steps=7, checkpoint_every=0)
+    every = recover_image(noisy, clean, _cfg(**base, record_every=1), 9)
+    sparse = recover_image(noisy, clean, _cfg(**base, record_every=3), 9)
+    # Recording the unperturbed output at every step leaves the training path as it was.
+    assert sparse.iterations == [0, 3, 6]
+    assert [every.psnr[k] for k in sparse.iterations] == sparse.psnr
+    assert [every.psnr_clean[k] for k in sparse.iterations] == sparse.psnr_clean
+    np.testing.assert_array_equal(every.final, sparse.final)
+    # At step 0: the network's output for the unperturbed input, by hand, in training mode.
+    net, z, _ = initial_state(_cfg(**base, record_every=1), 9, 64, 64)
+    with torch.no_grad():
+        by_hand = net(z).squeeze(0).permute(1, 2, 0).numpy().astype(np.float64)
+    assert every.psnr_clean[0] == pytest.approx(psnr(clean, by_hand), abs=1e-9)
+    # ... and not the perturbed one the paper's metric takes.
+    assert every.psnr_clean[0] != every.psnr[0]
+    assert every.psnr_clean_best == max(every.psnr_clean)
+
+
+@pytest.mark.parametrize("allowed", [False, True])
+def test_a_run_sets_tf32_as_configured(allowed):
+    conv, matmul = torch.backends.cudnn.conv.fp32_precision, torch.backends.cuda.matmul.fp32_precision
+    try:
+        clean, noisy = _problem()
+        recover_image(noisy, clean, _cfg(method="dip", width=4, steps=1, checkpoint_every=0, tf32=allowed), 1)
+        want = "tf32" if allowed else "ieee"
+        assert torch.backends.cudnn.conv.fp32_precision == want
+        assert torch.backends.cuda.matmul.fp32_precision == want
+    finally:
+        torch.backends.cudnn.conv.fp32_precision, torch.backends.cuda.matmul.fp32_precision = conv, matmul
+
+
+@pytest.mark.parametrize("method,optimizer", [("dop", "sgd"), ("dip_l1", "sgd"), ("dip", "adam")])
+def test_resume_after_kill_gives_the_same_numbers(method, optimizer, tmp_path):
+    clean, noisy = _problem()
+    cfg = _cfg(
+        method=method,
+        width=4,
+        steps=30,
+        lr=2.0,
+        alpha=100.0,
+        record_every=5,
+        checkpoint_every=10,
+        baseline_optimizer=optimizer,
+    )
     whole = recover_image(noisy, clean, cfg, 21, checkpoint=tmp_path / "whole.pt")
 
     ck = tmp_path / "killed.pt"
@@ -222,6 +295,7 @@ def test_resume_after_kill_gives_the_same_numbers(method, tmp_path):
     assert resumed.resumed_from == 10
     assert resumed.iterations == whole.iterations
     assert resumed.psnr == whole.psnr
+    assert resumed.psnr_clean == whole.psnr_clean and len(whole.psnr_clean) == len(whole.psnr)
     assert resumed.loss == whole.loss
     np.testing.assert_array_equal(resumed.final, whole.final)
     assert (resumed.best_psnr, resumed.best_iteration) == (whole.best_psnr, whole.best_iteration)
@@ -268,6 +342,11 @@ def test_quick_and_paper_image_sweeps_resolve(base_config, schema):
     assert len(sweep_jobs(paper["image_gallery"])) == 4
     assert len(sweep_jobs(paper["image_noise"])) == 4
     assert paper["image_gallery"]["steps"] == 150000 and paper["image_gallery"]["alpha"] == 500
+    # Fig. 1b runs as long as the official figure; the paper size is the official precision.
+    assert paper["image_width"]["steps"] == 200000 and paper["image_noise"]["steps"] == 150000
+    for sweep in ("image_width", "image_gallery", "image_noise"):
+        assert paper[sweep]["amp"] == "float32" and paper[sweep]["tf32"] is False
+        assert paper[sweep]["baseline_optimizer"] == "sgd"
     quick = validate_config(deep_merge(base_config, {"size": "quick"}), schema)["resolved"]
     assert quick["image_gallery"]["image_source"] == "skimage"
     jobs = sweep_jobs(quick["image_gallery"])

@@ -41,6 +41,7 @@ from .image_data import psnr
 from .progress import progress_bar
 
 METHODS = ("dip", "dip_l1", "dop")
+OPTIMIZERS = ("sgd", "adam")
 
 
 @dataclass(frozen=True)
@@ -61,9 +62,16 @@ class RecoveryConfig:
     :ivar skip_channels: channels of each skip branch.
     :ivar record_every: record PSNR and loss every this many steps.
     :ivar checkpoint_every: save a checkpoint every this many steps (0: only at the end).
-    :ivar amp: autocast precision of the network on CUDA: ``float32`` (off) or
-        ``bfloat16`` (which needs no loss scaling); ``g``, ``h``, the loss and the output
-        layer stay float32. CPU runs are always float32.
+    :ivar baseline_optimizer: how DIP and DIP-l1 train ``theta``: ``sgd`` (plain gradient
+        descent with step ``lr``: the official DOP script with the corruption's step at 0)
+        or ``adam`` (Adam with step ``adam_lr``, the Deep Image Prior paper's). DOP always
+        takes plain gradient steps (paper eq. 10).
+    :ivar adam_lr: Adam's step for the baselines.
+    :ivar amp: autocast precision of the network on CUDA: ``float32`` (off; the official
+        code's) or ``bfloat16`` (which needs no loss scaling); ``g``, ``h``, the loss and the
+        output layer stay float32. CPU runs are always float32.
+    :ivar tf32: let CUDA convolutions and matrix products use TF32 (set for every run, as
+        PyTorch's default lets cuDNN use it).
     :ivar channels_last: channels-last memory format on CUDA.
     :ivar cudnn_benchmark: let cuDNN time its convolution algorithms on CUDA.
     """
@@ -81,7 +89,10 @@ class RecoveryConfig:
     skip_channels: int
     record_every: int
     checkpoint_every: int
+    baseline_optimizer: str
+    adam_lr: float
     amp: str
+    tf32: bool
     channels_last: bool
     cudnn_benchmark: bool
 
@@ -90,6 +101,13 @@ class RecoveryConfig:
             raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
         if self.amp not in ("float32", "bfloat16"):
             raise ValueError(f"amp must be float32 or bfloat16, got {self.amp!r}")
+        if self.baseline_optimizer not in OPTIMIZERS:
+            raise ValueError(f"baseline_optimizer must be one of {OPTIMIZERS}, got {self.baseline_optimizer!r}")
+
+    @property
+    def optimizer(self) -> str:
+        """What trains ``theta`` in this run: ``sgd`` or ``adam`` (DOP: always ``sgd``)."""
+        return "sgd" if self.method == "dop" else self.baseline_optimizer
 
     @classmethod
     def from_settings(cls, settings: dict, **overrides) -> RecoveryConfig:
@@ -110,6 +128,11 @@ class RecoveryConfig:
         # longer run resumes a shorter one's checkpoint.
         for key in ("steps", *RECORDING_KEYS, *BOOKKEEPING_KEYS):
             out.pop(key, None)
+        # The baselines' optimizer is no part of a DOP run, nor Adam's step of an SGD run.
+        if self.method == "dop":
+            out.pop("baseline_optimizer")
+        if self.optimizer != "adam":
+            out.pop("adam_lr")
         return out
 
 
@@ -118,7 +141,9 @@ class RecoveryResult:
     """What a run leaves.
 
     :ivar iterations: the recorded steps (number of updates before the recorded output).
-    :ivar psnr: PSNR of ``phi(theta)`` against the clean image at each recorded step.
+    :ivar psnr: PSNR of ``phi(theta)`` against the clean image at each recorded step, the
+        output for the perturbed input of that step (the official code's metric).
+    :ivar psnr_clean: the same for the unperturbed input (ours: no evaluation noise).
     :ivar loss: the training loss at each recorded step.
     :ivar final: the output at the last recorded step, ``(H, W, 3)`` (the last iterate
         once the run has finished).
@@ -131,6 +156,7 @@ class RecoveryResult:
 
     iterations: list[int] = field(default_factory=list)
     psnr: list[float] = field(default_factory=list)
+    psnr_clean: list[float] = field(default_factory=list)
     loss: list[float] = field(default_factory=list)
     final: np.ndarray | None = None
     best: np.ndarray | None = None
@@ -146,13 +172,29 @@ class RecoveryResult:
     def psnr_last(self) -> float:
         return self.psnr[-1] if self.psnr else float("nan")
 
-    def record(self, step: int, image: np.ndarray, loss: float, clean: np.ndarray) -> float:
-        """Add the output recorded at ``step``; returns its PSNR (NaN once non-finite)."""
+    @property
+    def psnr_clean_last(self) -> float:
+        return self.psnr_clean[-1] if self.psnr_clean else float("nan")
+
+    @property
+    def psnr_clean_best(self) -> float:
+        """The highest recorded PSNR of the output for the unperturbed input (NaN: none)."""
+        values = [v for v in self.psnr_clean if math.isfinite(v)]
+        return max(values) if values else float("nan")
+
+    def record(
+        self, step: int, image: np.ndarray, loss: float, clean: np.ndarray, unperturbed: np.ndarray | None = None
+    ) -> float:
+        """Add the output recorded at ``step`` (and, if given, the output for the unperturbed
+        input); returns its PSNR (NaN once non-finite)."""
         finite = math.isfinite(loss) and bool(np.isfinite(image).all())
         value = psnr(clean, image) if finite else float("nan")
         self.diverged = self.diverged or not finite
         self.iterations.append(step)
         self.psnr.append(value)
+        if unperturbed is not None:
+            ok = finite and bool(np.isfinite(unperturbed).all())
+            self.psnr_clean.append(psnr(clean, unperturbed) if ok else float("nan"))
         self.loss.append(loss)
         if finite and value > self.best_psnr:
             self.best_psnr, self.best_iteration, self.best = value, step, image
@@ -161,7 +203,17 @@ class RecoveryResult:
 
 
 #: What a checkpoint keeps of a run's record besides the model and optimizer.
-HISTORY_KEYS = ("iterations", "psnr", "loss", "final", "best", "best_psnr", "best_iteration", "diverged")
+HISTORY_KEYS = (
+    "iterations",
+    "psnr",
+    "psnr_clean",
+    "loss",
+    "final",
+    "best",
+    "best_psnr",
+    "best_iteration",
+    "diverged",
+)
 
 
 class Checkpoint:
@@ -243,6 +295,14 @@ def gradient_step(loss: torch.Tensor, theta: list, lr: float, gh: list, lr_gh: f
             torch._foreach_add_(gh, grads[len(theta) :], alpha=-lr_gh)
 
 
+def set_tf32(allowed: bool) -> None:
+    """Whether CUDA convolutions and matrix products may use TF32 (process-wide; PyTorch's
+    default lets cuDNN convolutions use it). No effect on the CPU."""
+    mode = "tf32" if allowed else "ieee"
+    torch.backends.cudnn.conv.fp32_precision = mode
+    torch.backends.cuda.matmul.fp32_precision = mode
+
+
 def initial_state(cfg: RecoveryConfig, seed: int, height: int, width: int):
     """The starting point of a run, drawn on the CPU so that every device starts alike.
 
@@ -271,6 +331,7 @@ class _Run:
         self.fmt = torch.channels_last if (cuda and cfg.channels_last) else torch.contiguous_format
         if cuda:
             torch.backends.cudnn.benchmark = cfg.cudnn_benchmark
+        set_tf32(cfg.tf32)
         _, noise_seed = _seeds(seed)
         net, z, gh = initial_state(cfg, seed, *noisy.shape[:2])
         self.net = net.to(device=device, memory_format=self.fmt)
@@ -280,14 +341,33 @@ class _Run:
         self.gh = [t.to(device).requires_grad_(True) for t in gh] if cfg.method == "dop" else []
         self.amp = torch.bfloat16 if cuda and cfg.amp == "bfloat16" else None
         self.noise_gen = torch.Generator(device=device).manual_seed(noise_seed)
+        # The baselines' Adam (DIP's code: torch.optim.Adam at its defaults besides the step).
+        self.adam = torch.optim.Adam(self.theta, lr=cfg.adam_lr) if cfg.optimizer == "adam" else None
 
-    def step(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """One update; returns the network's output before it and the loss."""
-        cfg = self.cfg
-        noise = torch.randn(self.z.shape, generator=self.noise_gen, device=self.device).mul_(cfg.input_noise_std)
-        with torch.autocast(
+    def _autocast(self):
+        return torch.autocast(
             device_type=self.device.type, dtype=self.amp or torch.float32, enabled=self.amp is not None
-        ):
+        )
+
+    def unperturbed_output(self) -> torch.Tensor:
+        """The network's output for the unperturbed input, changing nothing: no update, and
+        BatchNorm's running statistics (which a forward pass in training mode moves, and
+        which the training forward never reads) put back."""
+        saved = [b.clone() for b in self.net.buffers()]
+        with torch.no_grad(), self._autocast():
+            out = self.net(self.z)
+        with torch.no_grad():
+            for buffer, value in zip(self.net.buffers(), saved, strict=True):
+                buffer.copy_(value)
+        return out
+
+    def step(self, unperturbed: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """One update; returns the network's output before it, the loss and, if asked, the
+        output for the unperturbed input before it."""
+        cfg = self.cfg
+        still = self.unperturbed_output() if unperturbed else None
+        noise = torch.randn(self.z.shape, generator=self.noise_gen, device=self.device).mul_(cfg.input_noise_std)
+        with self._autocast():
             out = self.net(self.z + noise)
         if self.gh:
             g, h = self.gh
@@ -295,8 +375,13 @@ class _Run:
         else:
             fit = out
         loss = (fit - self.y).abs().mean() if cfg.method == "dip_l1" else (fit - self.y).square().mean()
-        gradient_step(loss, self.theta, cfg.lr, self.gh, cfg.alpha * cfg.lr)
-        return out, loss
+        if self.adam is None:
+            gradient_step(loss, self.theta, cfg.lr, self.gh, cfg.alpha * cfg.lr)
+        else:
+            self.adam.zero_grad(set_to_none=True)
+            loss.backward()
+            self.adam.step()
+        return out, loss, still
 
     def state(self) -> dict:
         g, h = (t.detach().cpu() for t in self.gh) if self.gh else (None, None)
@@ -306,6 +391,7 @@ class _Run:
             "g": g,
             "h": h,
             "noise_rng": self.noise_gen.get_state(),
+            "adam": None if self.adam is None else self.adam.state_dict(),
         }
 
     def restore(self, state: dict) -> None:
@@ -316,6 +402,8 @@ class _Run:
                 self.gh[0].copy_(state["g"])
                 self.gh[1].copy_(state["h"])
         self.noise_gen.set_state(state["noise_rng"])
+        if self.adam is not None:
+            self.adam.load_state_dict(state["adam"])
 
     def corruption(self) -> np.ndarray | None:
         """DOP's estimate of the corruption, ``g*g - h*h``."""
@@ -388,12 +476,13 @@ def recover_image(
     with progress_bar(cfg.steps, desc) as bar:
         bar.update(start)
         for k in range(start, end):
-            out, loss = run.step()
+            recorded = k % cfg.record_every == 0 or k == cfg.steps - 1
+            out, loss, still = run.step(unperturbed=recorded)
             # The only host synchronisation: at recorded steps (the official code's
             # convention: the output before update k is recorded as iteration k).
-            if k % cfg.record_every == 0 or k == cfg.steps - 1:
+            if recorded:
                 loss_value = float(loss.detach())
-                value = result.record(k, _to_image(out), loss_value, clean)
+                value = result.record(k, _to_image(out), loss_value, clean, _to_image(still))
                 if on_record is not None:
                     on_record(k, value, loss_value)
             if cfg.checkpoint_every and (k + 1) % cfg.checkpoint_every == 0 and k + 1 < cfg.steps:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -202,6 +203,8 @@ def _one_run(ctx: Context, clean: np.ndarray, noisy: np.ndarray, *, method: str,
     # The number the paper reports: the last iterate for DOP, the best along the run
     # (an oracle early stop) for DIP and DIP-l1.
     reported = res.psnr_last if method == "dop" else res.best_psnr
+    # The same on the output for the unperturbed input (ours), at the same recorded steps.
+    reported_clean = res.psnr_clean_last if method == "dop" else res.psnr_clean_best
     row = {
         "method": method,
         "run": name,
@@ -216,6 +219,11 @@ def _one_run(ctx: Context, clean: np.ndarray, noisy: np.ndarray, *, method: str,
         "psnr_last": res.psnr_last,
         "psnr_best": res.best_psnr,
         "iter_best": res.best_iteration,
+        "psnr_clean": reported_clean,
+        "psnr_clean_last": res.psnr_clean_last,
+        "psnr_clean_best": res.psnr_clean_best,
+        "optimizer": cfg.optimizer,
+        "optimizer_lr": cfg.adam_lr if cfg.optimizer == "adam" else cfg.lr,
         "gain_last_20pct": plateau_gain(res.iterations, res.psnr, s["steps"]),
         "psnr_input": psnr(clean, noisy),
         "loss_last": res.loss[-1] if res.loss else float("nan"),
@@ -224,7 +232,9 @@ def _one_run(ctx: Context, clean: np.ndarray, noisy: np.ndarray, *, method: str,
         "steps_per_s": res.steps_per_s,
         "amp": cfg.amp if ctx.device.type == "cuda" else "float32",
     }
-    curves = pd.DataFrame({"iteration": res.iterations, "psnr": res.psnr, "loss": res.loss})
+    curves = pd.DataFrame(
+        {"iteration": res.iterations, "psnr": res.psnr, "psnr_clean": res.psnr_clean, "loss": res.loss}
+    )
     return row, curves
 
 
@@ -456,10 +466,40 @@ def _no_data(lacking: list[str]) -> tuple[str, str]:
     return "missing: " + ", ".join(lacking), NO_DATA
 
 
+def baselines_text(s: dict) -> str:
+    """How the sweep trained the baselines DIP and DIP-l1 (the paper does not say)."""
+    if s.get("baseline_optimizer", "sgd") == "adam":
+        return f"baselines by Adam, lr {s['adam_lr']:g} (as the Deep Image Prior paper)"
+    return f"baselines by plain SGD, lr {s['lr']:g} (the official DOP script with the corruption step at 0)"
+
+
 def _images_note(s: dict) -> str:
-    """Which images a claim is judged on, and which the settings were chosen on."""
+    """Which images a claim is judged on, which the settings were chosen on, and how the
+    baselines were trained."""
     tuned = f"settings chosen on {', '.join(s['tuned_on'])}" if s["tuned_on"] else "the paper's step sizes, not tuned"
-    return f"[evaluation images {', '.join(s['images'])}; {tuned}] "
+    return f"[evaluation images {', '.join(s['images'])}; {tuned}; {baselines_text(s)}] "
+
+
+#: The columns of the paper's metric (the output for the perturbed input) and of ours (the
+#: output for the unperturbed input), at the same recorded steps.
+PAPER_COLS = {"last": "psnr_last", "best": "psnr_best"}
+CLEAN_COLS = {"last": "psnr_clean_last", "best": "psnr_clean_best"}
+
+
+def clean_note(summary: pd.DataFrame, per_seed: Callable[[dict], pd.DataFrame], signed: bool = True) -> str:
+    """A claim's per-seed values on the unperturbed input's PSNR, shown beside the paper's
+    metric and not judged; "" where the tables lack that metric.
+
+    :param per_seed: from a column map (:data:`PAPER_COLS` or :data:`CLEAN_COLS`), the
+        claim's values, columns ``image`` and ``value``, one row per seed.
+    """
+    if not set(CLEAN_COLS.values()) <= set(summary.columns):
+        return ""
+    d = per_seed(CLEAN_COLS).dropna(subset=["value"])
+    if d.empty:
+        return ""
+    parts = "; ".join(_seed_text(i, part["value"].to_numpy(), signed=signed) for i, part in d.groupby("image"))
+    return f". The same on the unperturbed input (ours, not judged): {parts}"
 
 
 def _lacking(summary: pd.DataFrame, methods, p: float, images) -> list[str]:
@@ -575,9 +615,14 @@ def _dop_vs_dip_l1_last(s: dict, tables: dict) -> tuple[str, bool | str]:
     lacking = _lacking(summary, ("dop", "dip_l1"), s["at_p"], s["images"])
     if lacking:
         return _no_data(lacking)
-    d = _paired(summary, ("dop", "psnr_last"), ("dip_l1", "psnr_last"), s["at_p"])
-    text, verdict = _every_image(d.rename(columns={"diff": "value"}), 0.0, above=True)
-    return _images_note(s) + "DOP last - DIP-l1 last, mean over seeds: " + text, verdict
+
+    def per_seed(cols):
+        return _paired(summary, ("dop", cols["last"]), ("dip_l1", cols["last"]), s["at_p"]).rename(
+            columns={"diff": "value"}
+        )
+
+    text, verdict = _every_image(per_seed(PAPER_COLS), 0.0, above=True)
+    return _images_note(s) + "DOP last - DIP-l1 last, mean over seeds: " + text + clean_note(summary, per_seed), verdict
 
 
 def _dop_no_early_stop(s: dict, tables: dict) -> tuple[str, bool | str]:
@@ -593,13 +638,17 @@ def _dop_no_early_stop(s: dict, tables: dict) -> tuple[str, bool | str]:
         return _images_note(
             s
         ) + f"DOP still climbing on every image (dB gained over the last 20%: {gains})", NOT_REACHED
-    drops = judged.assign(value=judged["psnr_best"] - judged["psnr_last"])
+
+    def per_seed(cols):
+        return judged.assign(value=judged[cols["best"]] - judged[cols["last"]])
+
+    drops = per_seed(PAPER_COLS)
     body, verdict = _every_image(drops, s["within_db"], above=False, signed=False)
     text = f"DOP best - last where it plateaued ({drops['image'].nunique()} of {dop['image'].nunique()} images): "
     text += body
     if drops["image"].nunique() < dop["image"].nunique():
         text += f"; still climbing elsewhere (dB gained over the last 20%: {gains})"
-    return _images_note(s) + text, verdict
+    return _images_note(s) + text + clean_note(judged, per_seed, signed=False), verdict
 
 
 def _dip_l1_needs_stop(s: dict, tables: dict) -> tuple[str, bool | str]:
@@ -612,7 +661,11 @@ def _dip_l1_needs_stop(s: dict, tables: dict) -> tuple[str, bool | str]:
     judged = l1[l1["image"].isin(past[past].index)]
     if judged.empty:
         return _images_note(s) + "DIP-l1 still at or near its best at the end on every image", NOT_REACHED
-    drops = judged.assign(value=judged["psnr_best"] - judged["psnr_last"])
+
+    def per_seed(cols):
+        return judged.assign(value=judged[cols["best"]] - judged[cols["last"]])
+
+    drops = per_seed(PAPER_COLS)
     sides = {i: side_of(part["value"].to_numpy(), s["stop_db"], above=True) for i, part in drops.groupby("image")}
     text = f"DIP-l1 best - last where past its peak ({len(sides)} of {l1['image'].nunique()} images): " + "; ".join(
         _seed_text(i, part["value"].to_numpy(), signed=False) for i, part in drops.groupby("image")
@@ -620,6 +673,7 @@ def _dip_l1_needs_stop(s: dict, tables: dict) -> tuple[str, bool | str]:
     clear = sum(v == HOLDS for v in sides.values())
     possible = clear + sum(v == INCONCLUSIVE for v in sides.values())
     text += f"; {clear} of {len(sides)} clearly fall {s['stop_db']:g} dB or more"
+    text += clean_note(judged, per_seed, signed=False)
     needed = s["share"] * len(sides)
     if clear >= needed:
         return _images_note(s) + text, HOLDS
@@ -634,14 +688,18 @@ def _dop_beats_stopped(s: dict, tables: dict) -> tuple[str, bool | str]:
     lacking = _lacking(summary, ("dop", "dip", "dip_l1"), p, s["images"])
     if lacking:
         return _no_data(lacking)
-    # Per seed: DOP's last against the better of DIP's and DIP-l1's oracle-stopped best.
-    dop = _at(summary, "dop", p).set_index(["image", "trial"])["psnr_last"]
-    rival = np.maximum(
-        _at(summary, "dip", p).set_index(["image", "trial"])["psnr_best"],
-        _at(summary, "dip_l1", p).set_index(["image", "trial"])["psnr_best"],
-    )
-    d = (dop - rival).dropna().rename("value").reset_index()
-    text, verdict = _every_image(d, 0.0, above=True)
+
+    def per_seed(cols):
+        # Per seed: DOP's last against the better of DIP's and DIP-l1's oracle-stopped best.
+        dop = _at(summary, "dop", p).set_index(["image", "trial"])[cols["last"]]
+        rival = np.maximum(
+            _at(summary, "dip", p).set_index(["image", "trial"])[cols["best"]],
+            _at(summary, "dip_l1", p).set_index(["image", "trial"])[cols["best"]],
+        )
+        return (dop - rival).dropna().rename("value").reset_index()
+
+    text, verdict = _every_image(per_seed(PAPER_COLS), 0.0, above=True)
+    text += clean_note(summary, per_seed)
     return _images_note(s) + "DOP last - best early-stopped DIP/DIP-l1, mean over seeds: " + text, verdict
 
 
