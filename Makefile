@@ -115,6 +115,13 @@ bench-rpca: $(VENV)/.installed
 	$(BIN)/python benchmarks/bench_rpca.py docs/bench/scaling.json --cell-seconds 0.8 --min-steps 2 \
 	  --loop-problems 24 --markdown docs/bench/scaling.md --figure docs/bench/scaling
 
+# One CPU step of image recovery at 128 x 128, width 32 (benchmarks/bench_image_cpu.py):
+# channels-last, noise drawn in blocks, torch.compile and two one-thread processes, each
+# against today's path in one run, to docs/bench/image_cpu.{json,md} (about 4 minutes on 2 cores).
+bench-image-cpu: $(VENV)/.installed
+	mkdir -p docs/bench
+	$(BIN)/python benchmarks/bench_image_cpu.py --size 128 --width 32 --processes --out docs/bench/image_cpu.json
+
 # A run against a published one, claim by claim and number by number, each within its stated
 # tolerance (python -m implicit_bias.compare); exit status 1 when anything differs:
 #   make compare RUN=runs/mine AGAINST=docs/paper
@@ -130,7 +137,7 @@ readme: $(VENV)/.installed
 	for page in README.md docs/*.md; do $(BIN)/python -m implicit_bias.publish readme $$page; done
 
 docs: docs-default docs-smoke paper-matrix cpu-images
-	$(MAKE) dtype-check bench-rpca docs-tests
+	$(MAKE) dtype-check bench-rpca bench-image-cpu docs-tests
 	$(MAKE) readme
 
 clean-results:

@@ -211,3 +211,31 @@ def test_dtype_check_refuses_runs_on_different_problems(tmp_path):
     other["seed"] += 1
     other.to_csv(b, index=False)
     assert "seeds differ" in _refused_dtype_check(a, b, tmp_path / "o")
+
+
+def test_bench_image_cpu_reports_its_own_ratios_and_a_same_numbers_lever(tmp_path):
+    out = tmp_path / "image_cpu.json"
+    args = ["benchmarks/bench_image_cpu.py", "--size", "64", "--width", "4", "--levers", "channels_last,batched_noise"]
+    args += ["--processes", "--rounds", "1", "--round-steps", "3", "--warmup", "0", "--out", str(out)]
+    _run(args, tmp_path)
+    rows = {r["path"]: r for r in json.loads(out.read_text())["rows"]}
+    today = rows["today"]["steps_per_s"]
+    for name in ("channels_last", "batched_noise"):
+        assert rows[name]["ratio"] == pytest.approx(rows[name]["steps_per_s"] / today)
+    # Drawing the perturbations in blocks takes the generator's same stream: the same numbers.
+    assert rows["batched_noise"]["max_diff_after_20"] == 0.0 and rows["batched_noise"]["psnr_diff_after_20"] == 0.0
+    # channels-last starts from the same network: only rounding apart before any update.
+    assert 0 < rows["channels_last"]["max_diff_after_0"] < 1e-4
+    pair = rows["two processes x 1 thread (total)"]
+    assert pair["ratio"] == pytest.approx(pair["steps_per_s"] / rows["one process x 2 threads"]["steps_per_s"])
+    assert "| two processes x 1 thread (total) |" in out.with_suffix(".md").read_text()
+
+
+def test_bench_image_cpu_refuses_an_unknown_lever(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "benchmarks/bench_image_cpu.py", "--levers", "warp_drive"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2 and "unknown levers ['warp_drive']" in proc.stderr
