@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import subprocess
 import sys
 import tempfile
@@ -37,6 +36,7 @@ import torch
 from implicit_bias.config import kind_defaults
 from implicit_bias.image_data import load_image, psnr, salt_and_pepper
 from implicit_bias.image_recovery import RecoveryConfig, _Run, _to_image, gradient_step
+from implicit_bias.publish import _machine as machine
 
 CPU = torch.device("cpu")
 LEVERS = ("channels_last", "batched_noise", "compile")
@@ -207,7 +207,7 @@ def main(argv=None) -> dict:
         "width": opts.width,
         "method": opts.method,
         "threads": opts.threads,
-        "machine": platform.processor() or platform.machine(),
+        "machine": machine(),
         "torch": torch.__version__,
         "rows": rows,
     }
@@ -220,9 +220,10 @@ def _write(facts: dict, out: Path) -> None:
     out.write_text(json.dumps(facts, indent=2))
     head = f"{facts['method']}, {facts['size']} x {facts['size']} px, width {facts['width']}, float32"
     lines = [
-        f"# One CPU step of image recovery: levers against today's path ({head})",
+        f"One CPU step of image recovery, levers against today's path: {head}.",
         "",
-        f"torch {facts['torch']}, {facts['threads']} threads in process; best of interleaved rounds.",
+        f"{facts['machine']}; torch {facts['torch']}, {facts['threads']} threads in process; "
+        "best of interleaved rounds.",
         "",
         "| path | steps/s | ratio | max output diff after 0 / 1 / 20 updates | PSNR diff after 20 (dB) |",
         "|---|---:|---:|---|---:|",
