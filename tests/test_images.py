@@ -438,3 +438,84 @@ def test_an_unreadable_checkpoint_is_set_aside_and_the_run_starts_over(tmp_path)
     (aside,) = tmp_path.glob("checkpoint.pt.unreadable-*")
     assert aside.read_bytes() == b"PK\x03\x04 truncated by a crash"
     assert torch.load(ck, weights_only=False)["step"] == 4
+
+
+def test_the_scale_ladder_resolves_to_the_papers_settings_but_size(base_config, schema):
+    from implicit_bias.config import deep_merge, load_yaml, validate_config
+    from implicit_bias.experiments import sweep_jobs
+
+    overlay = load_yaml(REPO / "configs" / "image_scale.yaml")
+    sweeps = [s for side in (64, 96, 128, 160) for s in (f"scale_{side}", f"scale_{side}_alpha")]
+    resolved = validate_config(deep_merge(deep_merge(base_config, overlay), {"only": sweeps}), schema)["resolved"]
+    assert sorted(resolved) == sorted(sweeps)
+    for side in (64, 96, 128, 160):
+        gallery, alpha = resolved[f"scale_{side}"], resolved[f"scale_{side}_alpha"]
+        for s in (gallery, alpha):
+            # The paper's settings but the side, the width (side / 4, as 512 / 128) and the steps.
+            assert s["image_size"] == side and s["widths"] == [side // 4] and s["steps"] == 2000
+            assert (s["lr"], s["alpha"], s["p"], s["init_scale"]) == (1.0, 500.0, [0.5], 1e-5)
+            assert len(s["images"]) >= 3 and not set(s["images"]) & set(s["tuned_on"])
+        assert gallery["methods"] == ["dip", "dip_l1", "dop"] and gallery["trials"] == 2
+        assert alpha["methods"] == ["dop"] and alpha["alphas"] == [250.0, 1000.0]
+        jobs = sweep_jobs(alpha)
+        assert len(jobs) == len(alpha["images"]) * 2 and "image~camera_p~0.5_trial~0_alpha~250" in jobs
+
+
+def _alpha_context(tmp_path, **changes):
+    from implicit_bias.experiments import Context
+
+    s = {
+        **kind_defaults("image_alpha"),
+        "kind": "image_alpha",
+        "image_source": "skimage",
+        "images": ["camera"],
+        "image_dir": str(tmp_path),
+        "image_size": 64,
+        "widths": [4],
+        "steps": 6,
+        "record_every": 2,
+        "checkpoint_every": 0,
+        **changes,
+    }
+    return Context(
+        sweep="sens",
+        settings=s,
+        seed=5,
+        device=torch.device("cpu"),
+        dtype=torch.float64,
+        outdir=tmp_path,
+        progress=False,
+    )
+
+
+def test_a_sensitivity_job_is_the_same_trial_at_its_alpha(tmp_path):
+    import dataclasses
+
+    from implicit_bias.experiments.images import run_alpha, run_image
+
+    job = {"image": "camera", "p": 0.5, "trial": 0}
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    (tmp_path / "c").mkdir()
+    # A large g0, h0 so that six steps show alpha's effect on the PSNR.
+    ctx = _alpha_context(tmp_path / "a", init_scale=0.1)
+    summary, curves = run_alpha(ctx, {**job, "alpha": 250.0})
+    assert list(summary["alpha"]) == [250.0] and set(curves["alpha"]) == {250.0}
+    # The gallery's run of that trial with alpha set to 250: the same numbers, bit for bit.
+    twin = dataclasses.replace(ctx, outdir=tmp_path / "b", settings={**ctx.settings, "alpha": 250.0})
+    same, _ = run_image(twin, job)
+    assert same["psnr_last"].tolist() == summary["psnr_last"].tolist()
+    assert same["seed"].tolist() == summary["seed"].tolist()
+    # At another alpha the numbers differ (the job's alpha is not ignored).
+    other, _ = run_alpha(dataclasses.replace(ctx, outdir=tmp_path / "c"), {**job, "alpha": 5000.0})
+    assert abs(other["psnr_last"].iloc[0] - summary["psnr_last"].iloc[0]) > 1e-3
+
+
+def test_sensitivity_jobs_of_one_alpha_are_one_run(tmp_path):
+    from implicit_bias.experiments.images import alpha_run_key
+
+    a = _alpha_context(tmp_path).settings
+    b = {**a, "alphas": [250.0]}
+    job = {"image": "camera", "p": 0.5, "trial": 0}
+    assert alpha_run_key(a, {**job, "alpha": 250.0}) == alpha_run_key(b, {**job, "alpha": 250.0})
+    assert alpha_run_key(a, {**job, "alpha": 250.0}) != alpha_run_key(a, {**job, "alpha": 1000.0})

@@ -198,7 +198,7 @@ def test_every_kind_reaches_its_engines_through_local_imports():
         },
         "theory_weighted_min_norm": {"theory:weighted_min_norm", "theory:preconditioned_descent"},
         "theory_alpha_lambda": {"convex:psd_pcp", "rpca_runs:dop_until_stationary", "convex:nearest_lambda"},
-        **{k: {"image_recovery:recover_image"} for k in ("image_width", "image_gallery", "image_noise")},
+        **{k: {"image_recovery:recover_image"} for k in ("image_width", "image_gallery", "image_noise", "image_alpha")},
     }
     assert set(expected) == set(reg.kind_module)
     for kind_name, engines in expected.items():

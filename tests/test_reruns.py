@@ -64,7 +64,7 @@ CHANGES = [
         "image_recovery.py",
         "torch._foreach_add_(theta, grads[: len(theta)], alpha=-lr)",
         "torch._foreach_add_(theta, grads[: len(theta)], alpha=-1.0000001 * lr)",
-        {"image_width", "image_gallery", "image_noise"},
+        {"image_width", "image_gallery", "image_noise", "image_alpha"},
     ),
     (
         "theory.py",

@@ -11,6 +11,7 @@ run from its checkpoint.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections.abc import Callable
@@ -54,7 +55,7 @@ def image_files(s: dict) -> tuple[str, ...]:
 
 
 #: Keys that choose which jobs a sweep makes, or change no number: not what a job computes.
-_GRID_KEYS = ("kind", "images", "p", "methods", "widths", "runs", "trials", "tuned_on", *BOOKKEEPING_KEYS)
+_GRID_KEYS = ("kind", "images", "p", "methods", "widths", "runs", "trials", "alphas", "tuned_on", *BOOKKEEPING_KEYS)
 
 
 def image_run_key(s: dict, job: dict) -> str:
@@ -63,6 +64,15 @@ def image_run_key(s: dict, job: dict) -> str:
     corruption sweep's, say); the workflow runs it once and gives both sweeps its tables."""
     science = {k: v for k, v in s.items() if k not in _GRID_KEYS}
     return json.dumps({"job": job, "runs": runs_of(s), "settings": science}, sort_keys=True)
+
+
+#: The sensitivity kind (image_alpha): one job per (image, p, trial, alpha).
+alpha_jobs = one_job_per(image="images", p="p", trial="trials", alpha="alphas")
+
+
+def alpha_run_key(s: dict, job: dict) -> str:
+    """:func:`image_run_key` of a sensitivity job: the job's alpha is the one its runs take."""
+    return image_run_key({**s, "alpha": float(job["alpha"])}, job)
 
 
 def image_resources(s: dict, job: dict) -> dict:
@@ -116,21 +126,24 @@ def image_checks(s: dict) -> list[tuple[str, str]]:
     return out
 
 
-def image_kind(*plots: str) -> Kind:
-    """An image kind: the kinds split, run, check and share their jobs alike and differ in
-    the figures drawn of a sweep no figure names.
+def image_kind(*plots: str, jobs=image_jobs, run=None, share=image_run_key) -> Kind:
+    """An image kind: the kinds run, check and share their jobs alike and differ in the
+    figures drawn of a sweep no figure names (and the sensitivity kind in its jobs).
 
     :param plots: those figures' plots.
+    :param jobs: the kind's jobs (default: one per image, p and trial).
+    :param run: the job's run (default :func:`run_image`).
+    :param share: the key of a job's computation.
     :returns: the kind.
     """
     return Kind(
-        jobs=image_jobs,
-        run=run_image,
+        jobs=jobs,
+        run=run or run_image,
         plots=plots,
         resources=image_resources,
         files=image_files,
         preflight=image_preflight,
-        share=image_run_key,
+        share=share,
         checks=image_checks,
         folders=("image_dir",),
     )
@@ -179,6 +192,16 @@ def run_image(ctx: Context, job: dict):
             curves.insert(0, key, value)
         frames.append(curves)
     return tidy(rows), pd.concat(frames, ignore_index=True)
+
+
+def run_alpha(ctx: Context, job: dict):
+    """A job of a sensitivity sweep (image_alpha): the sweep's runs at the job's learning-rate
+    ratio alpha. The corruption and the network's initialization are those of (image, p,
+    trial) in every sweep, so each alpha is paired with the other sweeps' runs of that trial."""
+    alpha = float(job["alpha"])
+    summary, curves = run_image(dataclasses.replace(ctx, settings={**ctx.settings, "alpha": alpha}), job)
+    curves.insert(0, "alpha", alpha)
+    return summary, curves
 
 
 def _one_run(ctx: Context, clean: np.ndarray, noisy: np.ndarray, *, method: str, width: int, seed: int):
@@ -431,6 +454,54 @@ def _caption_curves(settings):
         f"peaks and then fits the corruption, DOP climbs and stays. Thick: PSNR of the output for the "
         f"perturbed input (the official code's metric); thin: for the unperturbed input (ours), where "
         f"recorded. {_settings_text(s)}"
+    )
+
+
+def _draw_alpha(tables):
+    # One panel per (image, p): each run's PSNR against iteration at every alpha (mean over
+    # trials), darker for larger alpha.
+    panels = _panels({k: {**t, "summary": t["curves"]} for k, t in tables.items() if not t["curves"].empty})
+    ncols = min(max(len(panels), 1), 4)
+    nrows = max(1, math.ceil(len(panels) / ncols))
+    fig, axes = figure(ncols, nrows, width=2.5, height=2.1)
+    for ax in axes.flat[len(panels) :]:
+        ax.set_visible(False)
+    for ax, (tab, image, p) in zip(axes.flat, panels, strict=False):
+        part = tab["curves"][(tab["curves"]["image"] == image) & (tab["curves"]["p"] == p)]
+        alphas = sorted(part["alpha"].unique())
+        shades = pyplot_colormap("viridis", len(alphas))
+        for (method, width), run in part.groupby(["method", "width"], sort=True):
+            for alpha, color in zip(alphas, shades, strict=True):
+                mean = run[run["alpha"] == alpha].groupby("iteration")["psnr"].mean()
+                label = f"{METHOD_LABELS[method]}, width {width}, alpha {alpha:g}"
+                ax.plot(mean.index, mean.to_numpy(), color=color, label=label)
+        trials = part["trial"].nunique()
+        ax.set_title(f"{image}, p = {p:g}" + (f" (mean of {trials})" if trials > 1 else ""))
+        ax.set_xlabel("iteration")
+        ax.set_ylabel("PSNR (dB)")
+    if panels:
+        handles, labels = axes.flat[0].get_legend_handles_labels()
+        fig.legend(
+            handles, labels, loc="lower center", ncol=min(len(labels), 3), frameon=False, bbox_to_anchor=(0.5, 1.0)
+        )
+    fig.tight_layout()
+    return fig
+
+
+def pyplot_colormap(name: str, count: int) -> list:
+    """``count`` colours spread along matplotlib's colormap ``name`` (its ends trimmed)."""
+    from matplotlib import colormaps
+
+    return [colormaps[name](x) for x in np.linspace(0.15, 0.85, max(count, 1))][:count]
+
+
+def _caption_alpha(settings):
+    parts = [f"sweep {sweep}: alpha = {', '.join(f'{a:g}' for a in s['alphas'])}" for sweep, s in settings.items()]
+    s = next(iter(settings.values()))
+    return (
+        f"Sensitivity to the learning-rate ratio alpha (ours; the paper runs alpha = 500): PSNR against "
+        f"iteration at each alpha ({'; '.join(parts)}), the paper's metric, mean over trials. No claim is "
+        f"judged on these runs. {_settings_text(s)}"
     )
 
 
@@ -786,11 +857,13 @@ FAMILY = Family(
         "image_width": image_kind("image_width_curves"),
         "image_gallery": image_kind("image_gallery", "image_curves"),
         "image_noise": image_kind("image_gallery", "image_curves"),
+        "image_alpha": image_kind("image_alpha", jobs=alpha_jobs, run=run_alpha, share=alpha_run_key),
     },
     plots={
         "image_width_curves": Plot(draw=_draw_width_curves, caption=_caption_width_curves, kinds=("image_width",)),
         "image_gallery": Plot(draw=_draw_gallery, caption=_caption_gallery, kinds=("image_gallery", "image_noise")),
         "image_curves": Plot(draw=_draw_curves, caption=_caption_curves, kinds=("image_gallery", "image_noise")),
+        "image_alpha": Plot(draw=_draw_alpha, caption=_caption_alpha, kinds=("image_alpha",)),
     },
     claims={
         "image_gallery": [
