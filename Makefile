@@ -16,7 +16,7 @@ SNAKEMAKE_ARGS ?=
 BIN := $(VENV)/bin
 LOCK := requirements/dev.lock
 
-.PHONY: all figures test lint lock docs docs-default docs-smoke docs-tests paper-matrix cpu-images dtype-check bench-rpca readme clean-results
+.PHONY: all figures test lint lock docs docs-default docs-smoke docs-tests paper-matrix cpu-images image-scale scale-rung scale-table dtype-check bench-rpca readme clean-results
 
 all: figures
 
@@ -97,6 +97,23 @@ docs-tests: $(VENV)/.installed
 CPU_IMAGES_ARGS := --config size=cpu 'only=[image_width,image_gallery]'
 cpu-images: $(VENV)/.installed
 	$(call published_run,cpu-images,$(CPU_IMAGES_ARGS),docs/cpu,The image sweeps at the cpu size)
+
+# The image claims across image sizes (configs/image_scale.yaml): one published run per rung
+# (image side), to docs/scale/<side>px/, then the margins, their trend and its prediction at
+# 512 px compared across every rung published there (python -m implicit_bias.scale), to
+# docs/scale/scale.{md,csv,png} (about 2 h 30 min on 2 cores for the four rungs, 75 min of it
+# at 160 px). One rung: make image-scale SCALE_RUNGS=96; the comparison alone: make scale-table.
+SCALE_RUNGS ?= 64 96 128 160
+image-scale: $(VENV)/.installed
+	for side in $(SCALE_RUNGS); do $(MAKE) --no-print-directory scale-rung SIDE=$$side || exit 1; done
+	$(MAKE) --no-print-directory scale-table
+
+SCALE_ARGS = --configfile configs/image_scale.yaml --config 'only=[scale_$(SIDE),scale_$(SIDE)_alpha]'
+scale-rung: $(VENV)/.installed
+	$(call published_run,scale-$(SIDE),$(SCALE_ARGS),docs/scale/$(SIDE)px,The image scale ladder at $(SIDE) px)
+
+scale-table: $(VENV)/.installed
+	$(BIN)/python -m implicit_bias.scale docs/scale
 
 # DOP in float64 on three rows of the phase grid against the published float32 run
 # (docs/paper), problem by problem, to docs/dtype_check/ (about 6 minutes on 2 cores).
