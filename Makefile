@@ -72,7 +72,8 @@ define published_run
 	if [ -f $(3)/scorecard.csv ]; then \
 	  $(BIN)/python -m implicit_bias.compare runs/$(1) $(3) --brief-to runs/$(1)/compare_brief.md > runs/$(1)/compare.md; \
 	fi; \
-	$(BIN)/python -m implicit_bias.publish runs/$(1) $(3) --name "$(4)" --wall-s $$wall
+	$(BIN)/python -m implicit_bias.publish runs/$(1) $(3) --name "$(4)" --wall-s $$wall \
+	  $(if $(filter-out all,$(CORES)),--cores $(CORES))
 endef
 
 docs-default: $(VENV)/.installed
