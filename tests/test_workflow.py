@@ -209,7 +209,7 @@ def test_run_times_in_the_docs_are_the_published_ones():
     """A wall time in minutes that the README or a page of docs/ states is a published run's."""
     import re
 
-    facts = [json.loads(p.read_text()) for p in (REPO / "docs").glob("*/run.json")]
+    facts = [json.loads(p.read_text()) for p in (REPO / "docs").rglob("run.json")]
     # A run's wall time, or the test suite's pytest time (docs/tests).
     published = {f"{f[key] / 60:.1f}" for f in facts for key in ("wall_s", "pytest_s") if key in f}
     for page in [REPO / "README.md", *(REPO / "docs").glob("*.md")]:

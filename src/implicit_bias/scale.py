@@ -621,8 +621,9 @@ def markdown(rungs: list[Rung], tables: dict[str, pd.DataFrame]) -> tuple[str, s
         for r in rungs
     )
     brief = (
-        f"The image claims at {len(rungs)} sizes ({', '.join(f'{s} px' for s in sides)}; width = side / 4, "
-        f"the paper's lr and alpha, {', '.join(str(r.steps) for r in rungs)} steps): claims that hold per rung, "
+        f"The image claims at {len(rungs)} {'size' if len(rungs) == 1 else 'sizes'} "
+        f"({', '.join(f'{s} px' for s in sides)}; width = side / 4, the paper's lr and alpha, "
+        f"{', '.join(f'{r.steps:,}' for r in rungs)} steps): claims that hold per rung, "
         f"{counts}.\n\n" + "\n".join(reading(table, fits)) + "\n"
     )
     return "\n".join(lines), brief
