@@ -102,8 +102,9 @@ cpu-images: $(VENV)/.installed
 # The image claims across image sizes (configs/image_scale.yaml): one published run per rung
 # (image side), to docs/scale/<side>px/, then the margins, their trend and its prediction at
 # 512 px compared across every rung published there (python -m implicit_bias.scale), to
-# docs/scale/scale.{md,csv,png} (about 2 h 30 min on 2 cores for the four rungs, 75 min of it
-# at 160 px). One rung: make image-scale SCALE_RUNGS=96; the comparison alone: make scale-table.
+# docs/scale/scale.{md,csv,png}: about 4 h 40 min on 2 cores for the four rungs, 3 h 10 min
+# of it at 160 px (configs/image_scale.yaml says why each rung runs its steps). One rung:
+# make image-scale SCALE_RUNGS=96; the comparison of the rungs published: make scale-table.
 SCALE_RUNGS ?= 64 96 128 160
 image-scale: $(VENV)/.installed
 	for side in $(SCALE_RUNGS); do $(MAKE) --no-print-directory scale-rung SIDE=$$side || exit 1; done
