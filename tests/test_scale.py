@@ -13,9 +13,18 @@ from implicit_bias import scale
 from implicit_bias.records import write_table
 
 
-def _rows(side: int, images=("a", "b", "c"), trials=2, dop_last=None, code="abc", methods=("dip", "dip_l1", "dop")):
+def _rows(
+    side: int,
+    *,
+    images=("a", "b", "c"),
+    trials=2,
+    dop_last=None,
+    code="abc",
+    methods=("dip", "dip_l1", "dop"),
+    l1_peak=900,
+):
     """A gallery summary at one rung: DOP last = dop_last(side, image, trial) (default 30),
-    DIP-l1 last 28 / best 31, DIP best 29, DOP best = last + 0.2."""
+    DIP-l1 last 28 / best 31 (at step l1_peak of 2000), DIP best 29, DOP best = last + 0.2."""
     dop_last = dop_last or (lambda side, image, trial: 30.0)
     rows = []
     for image in images:
@@ -23,7 +32,7 @@ def _rows(side: int, images=("a", "b", "c"), trials=2, dop_last=None, code="abc"
             d = dop_last(side, image, trial)
             values = {
                 "dip": (25.0, 29.0, 300),
-                "dip_l1": (28.0, 31.0, 900),
+                "dip_l1": (28.0, 31.0, l1_peak),
                 "dop": (d, d + 0.2, 1990),
             }
             for method in methods:
@@ -177,7 +186,7 @@ def test_rungs_of_different_code_are_flagged_and_verdicts_tabled(tmp_path):
     _publish(tmp_path, 96, _rows(96, code="bbb"), verdicts={"dop_beats_stopped": "inconclusive"})
     scale.write(tmp_path)
     text = (tmp_path / "scale.md").read_text()
-    assert "**The rungs ran different code** (fingerprints aaa, bbb)" in text
+    assert "**The rungs ran different code** (gallery sweeps: fingerprints aaa, bbb)" in text
     assert "| dop_beats_stopped | no | inconclusive |" in text
     assert "64 px: 1 of 2; 96 px: 0 of 1" in (tmp_path / "brief.md").read_text()
 
@@ -193,6 +202,25 @@ def test_the_alpha_row_pairs_each_alpha_with_the_gallerys_trial(tmp_path):
     assert a.loc[500.0, "runs"] == 3  # the gallery's DOP on the sensitivity trials only (trial 0)
     assert a.loc[250.0, "dop_minus_l1_last"] == pytest.approx(-1.0)  # 27 - 28
     assert a.loc[1000.0, "dop_minus_l1_last"] == pytest.approx(3.0)
+
+
+def test_runs_not_in_their_regime_are_left_out_and_counted(tmp_path):
+    # At 96 px DIP-l1 is still at its best at step 1990 of 2000: not past its peak.
+    _publish(tmp_path, 64, _rows(64))
+    _publish(tmp_path, 96, _rows(96, l1_peak=1990))
+    scale.write(tmp_path)
+    table = pd.read_csv(tmp_path / "scale.csv")
+    l1 = table[(table["margin"] == "l1_best_minus_last") & (table["metric"] == "paper")]
+    assert not l1[l1["side"] == 96]["in_regime"].any() and l1[l1["side"] == 64]["in_regime"].all()
+    cells = pd.read_csv(tmp_path / "margins.csv")
+    cell = cells[(cells["margin"] == "l1_best_minus_last") & (cells["side"] == 96) & (cells["metric"] == "paper")]
+    assert (cell["seeds"] == 0).all() and (cell["not_in_regime"] == 2).all()
+    text = (tmp_path / "scale.md").read_text()
+    # One rung left in the regime: no trend, and the runs left out are named.
+    assert "(claim `dip_l1_needs_early_stop`): one rung only; no trend can be read; runs not in the claim's " in text
+    assert "96 px 6 of 6" in text
+    # Two rungs give a slope but no prediction at 512 px.
+    assert "No prediction at 512 px: it needs 3 rungs or more." in text
 
 
 def test_no_rung_is_a_clear_error(tmp_path):

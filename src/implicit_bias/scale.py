@@ -42,6 +42,9 @@ from .records import read_table, write_table
 PAPER_SIDE = 512
 #: The paper's learning-rate ratio; the verdicts are taken at it only.
 PAPER_ALPHA = 500.0
+#: The fewest rungs a prediction at 512 px is made from (a line through two says nothing of
+#: its straightness).
+MIN_SIDES_TO_PREDICT = 3
 #: A rung's folder under the docs folder.
 RUNG_DIR = re.compile(r"^(\d+)px$")
 
@@ -76,8 +79,10 @@ def margins(summary: pd.DataFrame, cols: dict) -> pd.DataFrame:
 
     :param summary: the sweep's summary table (DIP, DIP-l1 and DOP at one width).
     :param cols: the metric's columns (an entry of :data:`METRICS`).
-    :returns: columns ``image``, ``trial``, ``margin`` and ``value``; a margin whose runs
-        are missing is absent.
+    :returns: columns ``image``, ``trial``, ``margin``, ``value`` and ``in_regime``: whether
+        the run reached the regime its claim is about, by the claim's own test (DOP
+        plateaued, for DOP's fall from its best; DIP-l1 past its peak, for DIP-l1's; True for
+        the margins whose claims judge every run). A margin whose runs are missing is absent.
     """
     at = summary[np.isclose(summary["p"], GALLERY_P)]
     at = at[at["width"] == at.groupby("method")["width"].transform("max")]
@@ -85,20 +90,26 @@ def margins(summary: pd.DataFrame, cols: dict) -> pd.DataFrame:
     have = set(at["method"])
 
     def col(method: str, which: str) -> pd.Series:
-        return at[at["method"] == method].set_index(["image", "trial"])[cols[which]]
+        return at[at["method"] == method].set_index(["image", "trial"])[cols.get(which, which)]
 
-    series = {}
+    series, regime = {}, {}
     if {"dop", "dip_l1"} <= have:
         series["dop_minus_l1_last"] = col("dop", "last") - col("dip_l1", "last")
     if {"dop", "dip", "dip_l1"} <= have:
         series["dop_minus_stopped"] = col("dop", "last") - np.maximum(col("dip", "best"), col("dip_l1", "best"))
     if "dop" in have:
         series["dop_best_minus_last"] = col("dop", "best") - col("dop", "last")
+        regime["dop_best_minus_last"] = col("dop", "gain_last_20pct") < PLATEAU_DB
     if "dip_l1" in have:
         series["l1_best_minus_last"] = col("dip_l1", "best") - col("dip_l1", "last")
-    frames = [s.dropna().rename("value").reset_index().assign(margin=name) for name, s in series.items()]
+        regime["l1_best_minus_last"] = col("dip_l1", "iter_best") <= PEAK_BEFORE * col("dip_l1", "steps")
+    frames = []
+    for name, s in series.items():
+        frame = s.rename("value").to_frame()
+        frame["in_regime"] = regime[name].reindex(frame.index).fillna(False) if name in regime else True
+        frames.append(frame.dropna(subset=["value"]).reset_index().assign(margin=name))
     out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    return out[["image", "trial", "margin", "value"]] if not out.empty else out
+    return out[["image", "trial", "margin", "value", "in_regime"]] if not out.empty else out
 
 
 @dataclass
@@ -120,9 +131,12 @@ class Rung:
     def steps(self) -> int:
         return int(self.gallery["steps"].max())
 
-    def codes(self) -> set[str]:
-        frames = [f for f in (self.gallery, self.alpha) if f is not None and "code" in f]
-        return {str(c) for f in frames for c in f["code"].dropna().unique()}
+    def codes(self) -> dict[str, set[str]]:
+        """The code fingerprints its tables were computed with: gallery and alpha sweep."""
+        frames = {"gallery": self.gallery, "alpha": self.alpha}
+        return {
+            k: {str(c) for c in f["code"].dropna().unique()} for k, f in frames.items() if f is not None and "code" in f
+        }
 
 
 def read_rungs(docs: Path) -> list[Rung]:
@@ -155,7 +169,7 @@ def read_rungs(docs: Path) -> list[Rung]:
 
 def ladder_table(rungs: list[Rung]) -> pd.DataFrame:
     """Every margin of every rung: ``side``, ``width``, ``metric``, ``image``, ``trial``,
-    ``margin``, ``value``."""
+    ``margin``, ``value``, ``in_regime``."""
     frames = []
     for rung in rungs:
         for metric, cols in METRICS.items():
@@ -165,23 +179,26 @@ def ladder_table(rungs: list[Rung]) -> pd.DataFrame:
             if not m.empty:
                 frames.append(m.assign(side=rung.side, width=rung.width, metric=metric))
     if not frames:
-        return pd.DataFrame(columns=["side", "width", "metric", "image", "trial", "margin", "value"])
+        return pd.DataFrame(columns=["side", "width", "metric", "image", "trial", "margin", "value", "in_regime"])
     out = pd.concat(frames, ignore_index=True)
-    return out[["side", "width", "metric", "image", "trial", "margin", "value"]]
+    return out[["side", "width", "metric", "image", "trial", "margin", "value", "in_regime"]]
 
 
 def per_image(table: pd.DataFrame) -> pd.DataFrame:
-    """Each margin per (metric, side, image): seeds, mean and 95% Student-t interval."""
+    """Each margin per (metric, side, image) over the seeds whose runs reached the margin's
+    regime: their number, the number left out, the mean and its 95% Student-t interval."""
     rows = []
     for (metric, margin, side, image), part in table.groupby(["metric", "margin", "side", "image"], sort=True):
-        mean, lo, hi = seed_interval(part["value"].to_numpy())
+        kept = part[part["in_regime"].astype(bool)]
+        mean, lo, hi = seed_interval(kept["value"].to_numpy())
         rows.append(
             {
                 "metric": metric,
                 "margin": margin,
                 "side": side,
                 "image": image,
-                "seeds": len(part),
+                "seeds": len(kept),
+                "not_in_regime": len(part) - len(kept),
                 "mean": mean,
                 "ci_low": lo,
                 "ci_high": hi,
@@ -238,7 +255,10 @@ def trends(table: pd.DataFrame, at_side: float = PAPER_SIDE) -> pd.DataFrame:
     """:func:`trend` of every margin on every metric, one row per (metric, margin, image)."""
     rows = []
     for (metric, margin), part in table.groupby(["metric", "margin"], sort=True):
+        part = part[part["in_regime"].astype(bool)]
         fit = trend(part, at_side)
+        if fit["sides"] < MIN_SIDES_TO_PREDICT:
+            fit["predict"] = {i: (float("nan"),) * 3 for i in fit["predict"]}
         for image, (mean, lo, hi) in fit["predict"].items():
             rows.append(
                 {
@@ -301,7 +321,7 @@ def regime_rows(rungs: list[Rung]) -> pd.DataFrame:
                 "dip_l1_past_peak_runs": f"{int((l1['iter_best'] <= PEAK_BEFORE * l1['steps']).sum())} of {len(l1)}",
                 "wall_s": rung.run.get("wall_s"),
                 "commit": rung.run.get("commit", ""),
-                "code": ", ".join(sorted(rung.codes())),
+                "code": ", ".join(f"{k} {', '.join(sorted(v))}" for k, v in rung.codes().items()),
             }
         )
     return pd.DataFrame(rows)
@@ -362,21 +382,35 @@ def _ci(mean: float, lo: float, hi: float) -> str:
     return f"{_fmt(mean)} [{_fmt(lo)}, {_fmt(hi)}]"
 
 
+def _left_out(table: pd.DataFrame, margin: str) -> str:
+    """Per rung, the runs of a margin left out as not in their regime ("" where none)."""
+    part = table[(table["metric"] == "paper") & (table["margin"] == margin)]
+    out = []
+    for side, d in part.groupby("side"):
+        missed = int((~d["in_regime"].astype(bool)).sum())
+        if missed:
+            out.append(f"{int(side)} px {missed} of {len(d)}")
+    return "; runs not in the claim's regime, left out: " + ", ".join(out) if out else ""
+
+
 def reading(table: pd.DataFrame, fits: pd.DataFrame) -> list[str]:
     """The written reading: per margin (the paper's metric), how it moves with the side and
     what the trend predicts at 512 px, each with its interval; where the data cannot decide,
-    it says so."""
+    it says so. Runs not in the regime their claim is about are left out, and counted."""
     lines = []
-    paper = fits[fits["metric"] == "paper"]
+    paper = fits[fits["metric"] == "paper"] if not fits.empty else fits
     for m in MARGINS:
-        part = paper[paper["margin"] == m.name]
+        part = paper[paper["margin"] == m.name] if not paper.empty else paper
+        head = f"- **{m.text}** (claim `{m.claim}`)"
+        left = _left_out(table, m.name)
         if part.empty:
-            lines.append(f"- **{m.text}** (claim `{m.claim}`): no data.")
+            present = (table["margin"] == m.name).any()
+            lines.append(head + (f": no run reached the claim's regime{left}." if present else ": no data."))
             continue
         first = part.iloc[0]
         sides = int(first["sides"])
         if sides < 2:
-            lines.append(f"- **{m.text}** (claim `{m.claim}`): one rung only; no trend can be read.")
+            lines.append(head + f": one rung only; no trend can be read{left}.")
             continue
         moves = direction(first["slope_low"], first["slope_high"])
         slope = _ci(first["slope_per_doubling"], first["slope_low"], first["slope_high"])
@@ -385,8 +419,14 @@ def reading(table: pd.DataFrame, fits: pd.DataFrame) -> list[str]:
             "falls": "falls with the side",
             "undecided": "has no trend the data can resolve",
         }[moves]
-        preds = []
-        verdicts = []
+        text = (
+            f"{head} {says}: {slope} dB per doubling of the side (95% interval, {sides} rungs, "
+            f"{int(first['dof'])} residual degrees of freedom{left})."
+        )
+        if sides < MIN_SIDES_TO_PREDICT:
+            lines.append(text + f" No prediction at {PAPER_SIDE} px: it needs {MIN_SIDES_TO_PREDICT} rungs or more.")
+            continue
+        preds, verdicts = [], []
         for _, r in part.iterrows():
             v = predicted_verdict(m, r["predicted_low"], r["predicted_high"])
             verdicts.append(v)
@@ -404,11 +444,7 @@ def reading(table: pd.DataFrame, fits: pd.DataFrame) -> list[str]:
             )
         else:
             sum_ = f"the data cannot decide the claim ({rule}) at {PAPER_SIDE} px"
-        lines.append(
-            f"- **{m.text}** (claim `{m.claim}`) {says}: {slope} dB per doubling of the side "
-            f"(95% interval, {sides} rungs, {int(first['dof'])} residual degrees of freedom). "
-            f"Predicted at {PAPER_SIDE} px (95% prediction interval): {'; '.join(preds)}; {sum_}."
-        )
+        lines.append(text + f" Predicted at {PAPER_SIDE} px (95% prediction interval): {'; '.join(preds)}; {sum_}.")
     return lines
 
 
@@ -431,7 +467,15 @@ def draw(table: pd.DataFrame, fits: pd.DataFrame, alpha: pd.DataFrame):
             if d.empty:
                 continue
             shift = 1.0 + 0.02 * (k - (len(images) - 1) / 2)
-            ax.scatter(d["side"] * shift, d["value"], s=10, color=colors[image], alpha=0.6)
+            inside = d["in_regime"].astype(bool)
+            ax.scatter(d["side"][inside] * shift, d["value"][inside], s=10, color=colors[image], alpha=0.6)
+            # Runs not in their claim's regime: hollow, and left out of the mean and the trend.
+            ax.scatter(
+                d["side"][~inside] * shift, d["value"][~inside], s=12, facecolors="none", edgecolors=colors[image]
+            )
+            d = d[inside]
+            if d.empty:
+                continue
             mean = d.groupby("side")["value"].mean()
             ax.plot(mean.index * shift, mean.to_numpy(), color=colors[image], label=image)
             f = fits[(fits["metric"] == "paper") & (fits["margin"] == m.name) & (fits["image"] == image)]
@@ -533,7 +577,11 @@ def markdown(rungs: list[Rung], tables: dict[str, pd.DataFrame]) -> tuple[str, s
     table, cells, fits = tables["table"], tables["cells"], tables["fits"]
     alpha, regime, verdicts = tables["alpha"], tables["regime"], tables["verdicts"]
     sides = [r.side for r in rungs]
-    codes = {c for r in rungs for c in r.codes()}
+    codes = {}
+    for r in rungs:
+        for kind, found in r.codes().items():
+            codes.setdefault(kind, set()).update(found)
+    differ = {kind: found for kind, found in codes.items() if len(found) > 1}
     lines = [
         "# The image claims across image sizes",
         "",
@@ -544,10 +592,11 @@ def markdown(rungs: list[Rung], tables: dict[str, pd.DataFrame]) -> tuple[str, s
         "unperturbed input (ours) is in `scale.csv` and `margins.csv`.",
         "",
     ]
-    if len(codes) > 1:
+    if differ:
         lines += [
-            f"**The rungs ran different code** (fingerprints {', '.join(sorted(codes))}): "
-            "compare them with care, or rerun the older rungs.",
+            "**The rungs ran different code** ("
+            + "; ".join(f"{kind} sweeps: fingerprints {', '.join(sorted(found))}" for kind, found in differ.items())
+            + "): compare them with care, or rerun the older rungs.",
             "",
         ]
     lines += ["## The rungs and their regime tests", ""]
@@ -580,7 +629,10 @@ def markdown(rungs: list[Rung], tables: dict[str, pd.DataFrame]) -> tuple[str, s
         for side, d in part.groupby("side"):
             row = {"side": f"{int(side)} px"}
             for _, r in d.iterrows():
-                row[r["image"]] = _ci(r["mean"], r["ci_low"], r["ci_high"])
+                cell = _ci(r["mean"], r["ci_low"], r["ci_high"]) if r["seeds"] else "-"
+                if r["not_in_regime"]:
+                    cell += f" ({int(r['not_in_regime'])} of {int(r['seeds'] + r['not_in_regime'])} not in regime)"
+                row[r["image"]] = cell
             rows.append(row)
         lines += [f"**{m.text}** (claim `{m.claim}`; holds {'>=' if m.above else '<='} {m.threshold:g}):", ""]
         lines += [_md_table(pd.DataFrame(rows).fillna("-")), ""]
