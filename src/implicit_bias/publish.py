@@ -81,6 +81,10 @@ def _commit(repo: Path) -> str:
         return "unknown"
 
 
+def _cores(n: int) -> str:
+    return "1 core" if n == 1 else f"{n} cores"
+
+
 def _machine() -> str:
     cpu = platform.processor() or platform.machine()
     try:
@@ -216,7 +220,7 @@ def _summary_text(f: dict, card: pd.DataFrame, docs: Path) -> str:
     lines = [
         f"Commit `{f['commit']}`"
         + (f" (scorecard judged at `{f['scorecard_commit']}`)" if f.get("scorecard_commit") else "")
-        + f", {f['cores']} cores ({f['machine'].split(',')[0]}): "
+        + f", {_cores(f['cores'])} ({f['machine'].split(',')[0]}): "
         f"**{f['wall_s'] / 60:.1f} min** of wall time from empty results, {f['jobs']} jobs; "
         f"start-up, scheduling and idle cores {100 * f['overhead_share']:.0f}% of it. "
         f"**{int(counts.get('yes', 0))} of {judged} judged claims hold**"
@@ -293,12 +297,12 @@ def _run_text(f: dict) -> str:
         f"- Commit: `{f['commit']}`\n"
         f"- Machine: {f['machine']}\n"
         f"- Software: {f['versions']}\n"
-        f"- Wall time: {f['wall_s']:.0f} s ({f['wall_s'] / 60:.1f} min) on {f['cores']} cores, from empty results\n"
+        f"- Wall time: {f['wall_s']:.0f} s ({f['wall_s'] / 60:.1f} min) on {_cores(f['cores'])}, from empty results\n"
         f"- Jobs: {f['jobs']}, their summed wall time (Snakemake's benchmark of each, start-up included) "
         f"{f['jobs_s']:.0f} s; the compute jobs' own time (the tables' `wall_s`) {f['compute_s']:.0f} s, "
         f"{f['compute_core_s']:.0f} core-seconds (each job's time by the cores it kept busy)\n"
         f"- Start-up, scheduling and idle cores: {100 * f['overhead_share']:.0f}% of the wall time "
-        f"(1 - compute core-seconds / {f['cores']} cores / wall time)\n"
+        f"(1 - compute core-seconds / {_cores(f['cores'])} / wall time)\n"
         f"- Curves thinned to stay under 5 MB per file: {thinned}\n\n"
         "Where the jobs' time went (Snakemake's benchmark of each job, summed; CPU s blank for "
         "the tables, figures and scorecard, which run inside the Snakemake process, whose CPU "

@@ -591,6 +591,10 @@ def markdown(rungs: list[Rung], tables: dict[str, pd.DataFrame]) -> tuple[str, s
         "Judged with the paper's metric (PSNR of the output for the perturbed input); the same on the "
         "unperturbed input (ours) is in `scale.csv` and `margins.csv`.",
         "",
+        f"Evaluation images: {', '.join(sorted({i for r in rungs for i in r.gallery['image'].unique()}))}. "
+        "The steps of each rung were chosen on the development images named in `configs/image_scale.yaml`, "
+        "none of them an evaluation image.",
+        "",
     ]
     if differ:
         lines += [
