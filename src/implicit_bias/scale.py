@@ -59,13 +59,16 @@ class Margin:
     text: str
     threshold: float
     above: bool
+    #: The least value the margin can take (a best minus a last is never negative); a
+    #: prediction below it is clipped to it.
+    floor: float | None = None
 
 
 MARGINS = (
     Margin("dop_minus_l1_last", "dop_ends_above_dip_l1", "DOP last - DIP-l1 last", 0.0, True),
     Margin("dop_minus_stopped", "dop_beats_stopped", "DOP last - best oracle-stopped DIP/DIP-l1", 0.0, True),
-    Margin("dop_best_minus_last", "dop_no_early_stop", "DOP best - DOP last", KEPT_DB, False),
-    Margin("l1_best_minus_last", "dip_l1_needs_early_stop", "DIP-l1 best - DIP-l1 last", STOP_DB, True),
+    Margin("dop_best_minus_last", "dop_no_early_stop", "DOP best - DOP last", KEPT_DB, False, 0.0),
+    Margin("l1_best_minus_last", "dip_l1_needs_early_stop", "DIP-l1 best - DIP-l1 last", STOP_DB, True, 0.0),
 )
 #: The columns of each metric: the paper's (the perturbed input's output) and ours.
 METRICS = {
@@ -259,6 +262,12 @@ def trends(table: pd.DataFrame, at_side: float = PAPER_SIDE) -> pd.DataFrame:
         fit = trend(part, at_side)
         if fit["sides"] < MIN_SIDES_TO_PREDICT:
             fit["predict"] = {i: (float("nan"),) * 3 for i in fit["predict"]}
+        floor = next((m.floor for m in MARGINS if m.name == margin), None)
+        clipped = {}
+        for image, values in fit["predict"].items():
+            clipped[image] = floor is not None and values[0] < floor
+            if floor is not None:
+                fit["predict"][image] = tuple(v if np.isnan(v) else max(v, floor) for v in values)
         for image, (mean, lo, hi) in fit["predict"].items():
             rows.append(
                 {
@@ -273,6 +282,7 @@ def trends(table: pd.DataFrame, at_side: float = PAPER_SIDE) -> pd.DataFrame:
                     f"predicted_{int(at_side)}": mean,
                     "predicted_low": lo,
                     "predicted_high": hi,
+                    "clipped": clipped.get(image, False),
                 }
             )
     return pd.DataFrame(rows)
@@ -430,8 +440,9 @@ def reading(table: pd.DataFrame, fits: pd.DataFrame) -> list[str]:
         for _, r in part.iterrows():
             v = predicted_verdict(m, r["predicted_low"], r["predicted_high"])
             verdicts.append(v)
+            clip = ", clipped at the margin's floor of 0: the line reaches it first" if r.get("clipped") else ""
             preds.append(
-                f"{r['image']} {_ci(r[f'predicted_{PAPER_SIDE}'], r['predicted_low'], r['predicted_high'])} ({v})"
+                f"{r['image']} {_ci(r[f'predicted_{PAPER_SIDE}'], r['predicted_low'], r['predicted_high'])} ({v}{clip})"
             )
         rule = f"{'>=' if m.above else '<='} {m.threshold:g} dB"
         if all(v == "yes" for v in verdicts):
