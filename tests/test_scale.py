@@ -226,3 +226,22 @@ def test_runs_not_in_their_regime_are_left_out_and_counted(tmp_path):
 def test_no_rung_is_a_clear_error(tmp_path):
     with pytest.raises(SystemExit, match="no rung"):
         scale.write(tmp_path)
+
+
+def test_a_prediction_below_a_margins_floor_is_clipped_to_it(tmp_path):
+    # DOP's fall from its best shrinks by 0.2 dB per doubling from 0.4 at 64 px: the line
+    # crosses 0 (a best minus a last is never negative) before 512 px.
+    for side in (64, 96, 128):
+        rows = _rows(side)
+        drop = 0.4 - 0.2 * np.log2(side / 64)
+        dop = rows["method"] == "dop"
+        rows.loc[dop, "psnr_best"] = (
+            rows.loc[dop, "psnr_last"] + drop + np.where(rows.loc[dop, "trial"] == 0, -0.01, 0.01)
+        )
+        _publish(tmp_path, side, rows)
+    scale.write(tmp_path)
+    fits = pd.read_csv(tmp_path / "trends.csv")
+    row = fits[(fits["metric"] == "paper") & (fits["margin"] == "dop_best_minus_last")].iloc[0]
+    assert row["slope_per_doubling"] == pytest.approx(-0.2, abs=1e-6)
+    assert row["predicted_512"] == 0.0 and row["predicted_low"] == 0.0 and bool(row["clipped"])
+    assert "clipped at the margin's floor of 0" in (tmp_path / "scale.md").read_text()
