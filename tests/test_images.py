@@ -521,3 +521,35 @@ def test_sensitivity_jobs_of_one_alpha_are_one_run(tmp_path):
     job = {"image": "camera", "p": 0.5, "trial": 0}
     assert alpha_run_key(a, {**job, "alpha": 250.0}) == alpha_run_key(b, {**job, "alpha": 250.0})
     assert alpha_run_key(a, {**job, "alpha": 250.0}) != alpha_run_key(a, {**job, "alpha": 1000.0})
+
+
+@pytest.mark.skipif(not (REPO / "docs" / "scale" / "64px" / "results").exists(), reason="no published rung")
+def test_the_alpha_and_curves_figures_draw_a_published_rung():
+    import matplotlib.pyplot as plt
+
+    from implicit_bias.experiments import registry
+    from implicit_bias.records import read_table
+
+    results = REPO / "docs" / "scale" / "64px" / "results"
+
+    def tables(sweep):
+        return {
+            sweep: {
+                "settings": {},
+                "summary": read_table(results / sweep / "summary.csv"),
+                "curves": read_table(results / sweep / "curves.csv"),
+                "jobs_dir": str(results / sweep / "jobs"),
+            }
+        }
+
+    fig = registry().plot("image_alpha").draw(tables("scale_64_alpha"))
+    shown = [ax for ax in fig.axes if ax.get_visible()]
+    # One panel per image; one line per alpha (250 and 1000) in each.
+    assert len(shown) == 3 and all(len(ax.get_lines()) == 2 for ax in shown)
+    labels = sorted(t.get_text() for t in fig.legends[0].get_texts())
+    assert [label.split(", ", 1)[1] for label in labels] == ["width 16, alpha 1000", "width 16, alpha 250"]
+    plt.close(fig)
+    fig = registry().plot("image_curves").draw(tables("scale_64"))
+    # DIP, DIP-l1 and DOP on the paper's metric and, thin, on the unperturbed input.
+    assert [len(ax.get_lines()) for ax in fig.axes if ax.get_visible()] == [6, 6, 6]
+    plt.close(fig)

@@ -408,16 +408,25 @@ def _caption_gallery(settings):
     )
 
 
-def _draw_curves(tables):
-    # One panel per (image, p), drawn once however many sweeps hold the run; mean over trials.
+def _curve_panels(tables):
+    """A figure of one panel per (image, p) of the sweeps' curves, each drawn once however
+    many sweeps hold the run, four to a row: ``(fig, axes, [(ax, curves, image, p), ...])``."""
     panels = _panels({k: {**t, "summary": t["curves"]} for k, t in tables.items() if not t["curves"].empty})
     ncols = min(max(len(panels), 1), 4)
     nrows = max(1, math.ceil(len(panels) / ncols))
     fig, axes = figure(ncols, nrows, width=2.5, height=2.1)
     for ax in axes.flat[len(panels) :]:
         ax.set_visible(False)
+    out = []
     for ax, (tab, image, p) in zip(axes.flat, panels, strict=False):
-        part = tab["curves"][(tab["curves"]["image"] == image) & (tab["curves"]["p"] == p)]
+        out.append((ax, tab["curves"][(tab["curves"]["image"] == image) & (tab["curves"]["p"] == p)], image, p))
+    return fig, axes, out
+
+
+def _draw_curves(tables):
+    # One panel per (image, p), drawn once however many sweeps hold the run; mean over trials.
+    fig, axes, panels = _curve_panels(tables)
+    for ax, part, image, p in panels:
         for method in CURVE_METHODS:
             run = part[part["method"] == method]
             if run.empty:
@@ -460,14 +469,8 @@ def _caption_curves(settings):
 def _draw_alpha(tables):
     # One panel per (image, p): each run's PSNR against iteration at every alpha (mean over
     # trials), darker for larger alpha.
-    panels = _panels({k: {**t, "summary": t["curves"]} for k, t in tables.items() if not t["curves"].empty})
-    ncols = min(max(len(panels), 1), 4)
-    nrows = max(1, math.ceil(len(panels) / ncols))
-    fig, axes = figure(ncols, nrows, width=2.5, height=2.1)
-    for ax in axes.flat[len(panels) :]:
-        ax.set_visible(False)
-    for ax, (tab, image, p) in zip(axes.flat, panels, strict=False):
-        part = tab["curves"][(tab["curves"]["image"] == image) & (tab["curves"]["p"] == p)]
+    fig, axes, panels = _curve_panels(tables)
+    for ax, part, image, p in panels:
         alphas = sorted(part["alpha"].unique())
         shades = pyplot_colormap("viridis", len(alphas))
         for (method, width), run in part.groupby(["method", "width"], sort=True):
