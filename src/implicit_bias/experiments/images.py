@@ -410,7 +410,8 @@ def _caption_gallery(settings):
 
 def _curve_panels(tables):
     """A figure of one panel per (image, p) of the sweeps' curves, each drawn once however
-    many sweeps hold the run, four to a row: ``(fig, axes, [(ax, curves, image, p), ...])``."""
+    many sweeps hold the run, four to a row, titled and labelled:
+    ``(fig, axes, [(ax, curves), ...])``."""
     panels = _panels({k: {**t, "summary": t["curves"]} for k, t in tables.items() if not t["curves"].empty})
     ncols = min(max(len(panels), 1), 4)
     nrows = max(1, math.ceil(len(panels) / ncols))
@@ -419,14 +420,29 @@ def _curve_panels(tables):
         ax.set_visible(False)
     out = []
     for ax, (tab, image, p) in zip(axes.flat, panels, strict=False):
-        out.append((ax, tab["curves"][(tab["curves"]["image"] == image) & (tab["curves"]["p"] == p)], image, p))
+        part = tab["curves"][(tab["curves"]["image"] == image) & (tab["curves"]["p"] == p)]
+        trials = part["trial"].nunique()
+        ax.set_title(f"{image}, p = {p:g}" + (f" (mean of {trials})" if trials > 1 else ""))
+        ax.set_xlabel("iteration")
+        ax.set_ylabel("PSNR (dB)")
+        out.append((ax, part))
     return fig, axes, out
+
+
+def _legend_above(fig, axes, panels, most_columns: int | None = None):
+    """The first panel's legend above the figure (none without panels); the figure, laid out."""
+    if panels:
+        handles, labels = axes.flat[0].get_legend_handles_labels()
+        ncol = len(labels) if most_columns is None else min(len(labels), most_columns)
+        fig.legend(handles, labels, loc="lower center", ncol=ncol, frameon=False, bbox_to_anchor=(0.5, 1.0))
+    fig.tight_layout()
+    return fig
 
 
 def _draw_curves(tables):
     # One panel per (image, p), drawn once however many sweeps hold the run; mean over trials.
     fig, axes, panels = _curve_panels(tables)
-    for ax, part, image, p in panels:
+    for ax, part in panels:
         for method in CURVE_METHODS:
             run = part[part["method"] == method]
             if run.empty:
@@ -444,15 +460,7 @@ def _draw_curves(tables):
                 # Ours: the output for the unperturbed input, thin, beneath the paper's metric.
                 clean = run.groupby("iteration")["psnr_clean"].mean()
                 ax.plot(clean.index, clean.to_numpy(), color=METHOD_COLORS[method], lw=0.6, alpha=0.55, zorder=1)
-        trials = part["trial"].nunique()
-        ax.set_title(f"{image}, p = {p:g}" + (f" (mean of {trials})" if trials > 1 else ""))
-        ax.set_xlabel("iteration")
-        ax.set_ylabel("PSNR (dB)")
-    if panels:
-        handles, labels = axes.flat[0].get_legend_handles_labels()
-        fig.legend(handles, labels, loc="lower center", ncol=len(labels), frameon=False, bbox_to_anchor=(0.5, 1.0))
-    fig.tight_layout()
-    return fig
+    return _legend_above(fig, axes, panels)
 
 
 def _caption_curves(settings):
@@ -470,7 +478,7 @@ def _draw_alpha(tables):
     # One panel per (image, p): each run's PSNR against iteration at every alpha (mean over
     # trials), darker for larger alpha.
     fig, axes, panels = _curve_panels(tables)
-    for ax, part, image, p in panels:
+    for ax, part in panels:
         alphas = sorted(part["alpha"].unique())
         shades = pyplot_colormap("viridis", len(alphas))
         for (method, width), run in part.groupby(["method", "width"], sort=True):
@@ -478,17 +486,7 @@ def _draw_alpha(tables):
                 mean = run[run["alpha"] == alpha].groupby("iteration")["psnr"].mean()
                 label = f"{METHOD_LABELS[method]}, width {width}, alpha {alpha:g}"
                 ax.plot(mean.index, mean.to_numpy(), color=color, label=label)
-        trials = part["trial"].nunique()
-        ax.set_title(f"{image}, p = {p:g}" + (f" (mean of {trials})" if trials > 1 else ""))
-        ax.set_xlabel("iteration")
-        ax.set_ylabel("PSNR (dB)")
-    if panels:
-        handles, labels = axes.flat[0].get_legend_handles_labels()
-        fig.legend(
-            handles, labels, loc="lower center", ncol=min(len(labels), 3), frameon=False, bbox_to_anchor=(0.5, 1.0)
-        )
-    fig.tight_layout()
-    return fig
+    return _legend_above(fig, axes, panels, most_columns=3)
 
 
 def pyplot_colormap(name: str, count: int) -> list:
