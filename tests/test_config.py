@@ -415,10 +415,15 @@ def test_validation_applies_the_checks_a_family_declares(base_config, schema):
 
 
 def test_a_job_asks_for_the_threads_its_solver_uses(base_config, schema):
-    s = validate_config(dict(base_config, size="paper"), schema)["resolved"]["rpca_phase"]
+    resolved = validate_config(dict(base_config, size="paper"), schema)["resolved"]
+    s = resolved["rpca_phase"]
     kind = registry().kind("rpca_phase")
     threads = {job["method"]: kind.resources(s, job)["threads"] for job in sweep_jobs(s).values()}
-    assert threads == {"pcp": 1, "apg": 2, "dop": 2}  # the certified solver keeps one core busy
+    assert threads == {"pcp": 1, "apg": 1, "dop": 1}  # 75 row jobs: several at once, one thread each
+    # The alpha sweep is one batch: two threads where it is big enough to use them.
+    alpha = resolved["rpca_alpha"]
+    (job,) = sweep_jobs(alpha).values()
+    assert registry().kind("rpca_alpha").resources(alpha, job)["threads"] == 2
 
 
 def _planned_threads(tmp_path, size: str) -> dict:
@@ -433,6 +438,17 @@ def _planned_threads(tmp_path, size: str) -> dict:
 
 
 def test_the_workflow_gives_each_job_its_own_threads(tmp_path):
-    assert _planned_threads(tmp_path, "quick") == {"pcp": {1}, "apg": {2}, "dop": {2}}
-    # At the smoke size every batch is too small to keep two threads busy: two jobs run at once.
-    assert _planned_threads(tmp_path, "smoke") == {"pcp": {1}, "apg": {1}, "dop": {1}}
+    assert _planned_threads(tmp_path, "quick") == {"pcp": {1}, "apg": {1}, "dop": {1}}
+
+
+def test_a_sweep_of_one_job_is_scheduled_first(tmp_path):
+    proc = run_snakemake(tmp_path, "-n", "--cores", "2", "--config", "size=smoke")
+    priority = {}
+    for block in re.split(r"\n(?=rule |localrule )", proc.stdout):
+        name = re.match(r"(?:local)?rule (run_\w+):", block)
+        if name:
+            found = re.search(r"^\s+priority: (\d+)$", block, re.MULTILINE)
+            priority.setdefault(name.group(1), set()).add(int(found.group(1)) if found else 0)
+    # One job (the alpha sweep, Theorem 1's batch): first; several (the grid's rows): after.
+    assert priority["run_rpca_alpha"] == priority["run_theory_theorem1"] == {1}
+    assert priority["run_rpca_phase"] == priority["run_sensing_init"] == {0}

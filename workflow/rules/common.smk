@@ -82,6 +82,13 @@ def own_jobs(sweep):
     return [c for c in JOBS[sweep] if (sweep, c) not in SHARED]
 
 
+def sweep_priority(sweep):
+    """The scheduling priority of a sweep's compute jobs: a sweep of one job goes first. Its
+    job cannot be shared among the cores, so started late it would run alone at the end
+    while the other cores idle (the longest-job-first rule, with one job standing for long)."""
+    return 1 if len(own_jobs(sweep)) == 1 else 0
+
+
 def shared_from(wildcards):
     """The files of the run a shared job takes its tables and images from."""
     sweep, job = SHARED[(wildcards.sweep, wildcards.job)]
