@@ -89,15 +89,21 @@ def figure(ncols: int = 1, nrows: int = 1, width: float = 3.4, height: float = 2
         return pyplot().subplots(nrows, ncols, figsize=(width * ncols, height * nrows), squeeze=False, **kw)
 
 
-def stamp_figure(fig, text: str) -> None:
-    """Set ``text`` (small, grey, wrapped to the figure's width) under the figure."""
+def stamp_figure(fig, text: str):
+    """Set ``text`` (small, grey, wrapped to the figure's width) under the figure.
+
+    :returns: the box (inches) around everything ``fig`` now draws, stamp included, for
+        :func:`save_figures` (the figure is laid out once for both).
+    """
+    from matplotlib.transforms import Bbox
+
     width = max(60, int(fig.get_figwidth() * 22))
     with style():
         # Below everything drawn so far: axis labels reach under the figure's own frame.
-        bottom = _tight_box(fig).y0 / fig.get_figheight()
-        fig.text(
+        box = _tight_box(fig)
+        note = fig.text(
             0.5,
-            bottom - 0.01,
+            box.y0 / fig.get_figheight() - 0.01,
             textwrap.fill(text, width),
             ha="center",
             va="top",
@@ -105,6 +111,9 @@ def stamp_figure(fig, text: str) -> None:
             color="0.35",
             transform=fig.transFigure,
         )
+        # A figure-level text moves nothing else, so the new box is the old one and the stamp's.
+        extent = note.get_window_extent(fig.canvas.get_renderer()).transformed(fig.dpi_scale_trans.inverted())
+        return Bbox.union([box, extent])
 
 
 def _tight_box(fig):
@@ -113,14 +122,16 @@ def _tight_box(fig):
     return fig.get_tightbbox(fig.canvas.get_renderer())
 
 
-def save_figures(fig, paths) -> None:
+def save_figures(fig, paths, box=None) -> None:
     """Save ``fig`` to each of ``paths`` (format from the suffix), creating folders.
 
     The tight box around the figure is computed once, at the figure's resolution, and given
     to every format, instead of each save laying the figure out twice to find it.
+
+    :param box: that box (inches, unpadded), where the caller has it (:func:`stamp_figure`).
     """
     with style():
-        box = _tight_box(fig).padded(pyplot().rcParams["savefig.pad_inches"])
+        box = (_tight_box(fig) if box is None else box).padded(pyplot().rcParams["savefig.pad_inches"])
         for path in map(Path, paths):
             path.parent.mkdir(parents=True, exist_ok=True)
             fig.savefig(path, bbox_inches=box)

@@ -319,9 +319,7 @@ def draw_figure(module: str, plot: str, tables: dict, out_paths, stamp: str = ""
     with style():
         fig = load_family(module).plots[plot].draw(tables)
     try:
-        if stamp:
-            stamp_figure(fig, stamp)
-        save_figures(fig, out_paths)
+        save_figures(fig, out_paths, stamp_figure(fig, stamp) if stamp else None)
     finally:
         # A process that draws many figures (the Snakemake process) keeps none of them.
         pyplot().close(fig)
