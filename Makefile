@@ -86,11 +86,11 @@ paper-matrix: $(VENV)/.installed
 	$(call published_run,paper-matrix,--configfile configs/paper_matrix.yaml,docs/paper,The matrix experiments at the papers' settings)
 
 # The test suite, timed, to docs/tests/ (run.json, summary.md: the counts, pytest's time and
-# the slowest tests).
+# the slowest tests): `make test`'s command, with a JUnit report.
 docs-tests: $(VENV)/.installed
 	rm -rf runs/tests && mkdir -p runs/tests
 	start=$$(date +%s.%N); \
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile --junitxml=runs/tests/junit.xml $(PYTEST_ARGS) && \
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist load --junitxml=runs/tests/junit.xml $(PYTEST_ARGS) && \
 	wall=$$(python3 -c "import time; print(time.time() - $$start)") && \
 	$(BIN)/python -m implicit_bias.publish tests runs/tests/junit.xml docs/tests --wall-s $$wall
 
