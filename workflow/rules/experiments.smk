@@ -1,8 +1,8 @@
 # The compute jobs: each sweep's jobs (its kind's Kind.jobs), for every sweep whatever its kind. The kind
 # decides what a job runs, the files it leaves besides its tables, and what each job asks
 # the scheduler for (from the job's parameters too: job_resources; a sweep of one job is
-# started first: sweep_priority); a job depends on the
-# fingerprint of the code it runs (params.code), so a change to that code reruns it. A job
+# started first: sweep_priority); a job depends on the fingerprint of the code it runs
+# (params.code), so a change to that code reruns it. A job
 # whose run another sweep's job makes (the same image run in the gallery and the
 # corruption sweep, say) is not run again: it takes that run's tables and images.
 
@@ -23,10 +23,10 @@ for sweep in SWEEPS:
         wildcard_constraints:
             sweep=re.escape(sweep),
             job=one_of(own_jobs(sweep)),
+        priority: sweep_priority(sweep)
         conda:
             "../../environment.yml"
         threads: lambda w: job_resources(w)["threads"]
-        priority: sweep_priority(sweep)
         resources:
             gpu=lambda w: job_resources(w)["gpu"],
             mem_mb=lambda w: job_resources(w)["mem_mb"],
