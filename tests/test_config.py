@@ -426,29 +426,31 @@ def test_a_job_asks_for_the_threads_its_solver_uses(base_config, schema):
     assert registry().kind("rpca_alpha").resources(alpha, job)["threads"] == 2
 
 
-def _planned_threads(tmp_path, size: str) -> dict:
-    """Each rpca_phase method's threads in a dry run at ``size``."""
-    proc = run_snakemake(tmp_path, "-n", "--cores", "2", "--config", f"size={size}", "only=[rpca_phase]")
-    threads = {}
-    for job in proc.stdout.split("rule run_rpca_phase:")[1:]:
-        method = re.search(r"job=method~(\w+?)_", job).group(1)
-        found = re.search(r"^\s+threads: (\d+)$", job.split("\n\n")[0], re.MULTILINE)
-        threads.setdefault(method, set()).add(int(found.group(1)) if found else 1)  # Snakemake omits 1
-    return threads
+def _planned(tmp_path, directive: str, omitted: int, *config: str) -> dict:
+    """``{(rule, job): value}`` of a job directive (``threads``, ``priority``) in a dry run
+    with ``--config *config``; Snakemake omits the line where the value is ``omitted``."""
+    proc = run_snakemake(tmp_path, "-n", "--cores", "2", "--config", *config)
+    planned = {}
+    for block in re.split(r"\n(?=rule |localrule )", proc.stdout):
+        rule = re.match(r"(?:local)?rule (run_\w+):", block)
+        if rule:
+            job = re.search(r"job=(\S+)", block).group(1)
+            found = re.search(rf"^\s+{directive}: (\d+)$", block.split("\n\n")[0], re.MULTILINE)
+            planned[(rule.group(1), job)] = int(found.group(1)) if found else omitted
+    return planned
 
 
 def test_the_workflow_gives_each_job_its_own_threads(tmp_path):
-    assert _planned_threads(tmp_path, "quick") == {"pcp": {1}, "apg": {1}, "dop": {1}}
+    threads = {}
+    for (_, job), n in _planned(tmp_path, "threads", 1, "size=quick", "only=[rpca_phase]").items():
+        threads.setdefault(re.match(r"method~(\w+?)_", job).group(1), set()).add(n)
+    assert threads == {"pcp": {1}, "apg": {1}, "dop": {1}}
 
 
 def test_a_sweep_of_one_job_is_scheduled_first(tmp_path):
-    proc = run_snakemake(tmp_path, "-n", "--cores", "2", "--config", "size=smoke")
     priority = {}
-    for block in re.split(r"\n(?=rule |localrule )", proc.stdout):
-        name = re.match(r"(?:local)?rule (run_\w+):", block)
-        if name:
-            found = re.search(r"^\s+priority: (\d+)$", block, re.MULTILINE)
-            priority.setdefault(name.group(1), set()).add(int(found.group(1)) if found else 0)
+    for (rule, _), n in _planned(tmp_path, "priority", 0, "size=smoke").items():
+        priority.setdefault(rule, set()).add(n)
     # One job (the alpha sweep, Theorem 1's batch): first; several (the grid's rows): after.
     assert priority["run_rpca_alpha"] == priority["run_theory_theorem1"] == {1}
     assert priority["run_rpca_phase"] == priority["run_sensing_init"] == {0}
