@@ -16,7 +16,7 @@ import argparse
 import json
 from pathlib import Path
 
-from implicit_bias.plotting import figure, save_figure, stamp_figure, style
+from implicit_bias.plotting import figure, save_figures, stamp_figure, style
 
 SIDES = {
     "engine": ("DOP engine (dop_descent)", "#d62728", "o", "-"),
@@ -171,16 +171,13 @@ def draw(report: dict, stem: Path) -> list[Path]:
         fig.tight_layout()
         fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=2, frameon=False)
     m = report["machine"]
-    stamp_figure(
+    box = stamp_figure(
         fig,
         f"{NOTE} A cross marks an engine below a loop baseline. {m.get('cpu_model', '')}, "
         f"{m['threads']} threads; torch {m['torch']}, NumPy {m['numpy']}; commit {m.get('commit', 'unknown')}.",
     )
-    out = []
-    for suffix in (".png", ".pdf"):
-        path = stem.with_name(stem.name + suffix)
-        save_figure(fig, path)
-        out.append(path)
+    out = [stem.with_name(stem.name + suffix) for suffix in (".png", ".pdf")]
+    save_figures(fig, out, box)
     return out
 
 

@@ -137,11 +137,6 @@ def save_figures(fig, paths, box=None) -> None:
             fig.savefig(path, bbox_inches=box)
 
 
-def save_figure(fig, path: str | Path) -> None:
-    """Save ``fig`` to ``path`` (format from the suffix), creating folders."""
-    save_figures(fig, [path])
-
-
 def mean_band(frame: pd.DataFrame, by: str, value: str, spread: float = 1.0) -> pd.DataFrame:
     """Mean of ``value`` over trials at each ``by``, with ``lo``/``hi`` = mean -+ spread*std."""
     g = frame.groupby(by)[value]
