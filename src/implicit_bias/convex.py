@@ -39,6 +39,11 @@ small residual:
    Anderson's type-II extrapolation over the last ``memory`` iterates (Walker, Ni 2011;
    Fu, Zhang, Boyd 2020, "Anderson accelerated Douglas-Rachford splitting").
 
+For PCP the singular value shrinkage, most of an iteration's cost, follows each problem's
+leading singular subspace from one iteration to the next (one step of subspace iteration
+in place of a full decomposition, :class:`_SubspaceShrink`), falling back to the full
+decomposition wherever the subspace does not reach below the threshold.
+
 **The certificate.** At every iteration the point :math:`(X, Y - X)` is primal feasible,
 with objective :math:`P`; a multiplier scaled into the dual feasible set gives a lower
 bound :math:`D = \langle \Lambda_f, Y \rangle` on the optimum (weak duality; the duals are
@@ -131,6 +136,102 @@ def shrink_singular_values(G: torch.Tensor, tau: torch.Tensor) -> tuple[torch.Te
     return (X.mT if transpose else X), bound
 
 
+class _SubspaceShrink:
+    r"""Singular value shrinkage that follows each problem's leading subspace across iterations.
+
+    The solver's iterates change little from one iteration to the next, and the shrinkage
+    keeps only the singular values above :math:`\tau`, few on the suite's problems. So after
+    one full decomposition (:func:`shrink_singular_values`) a problem keeps the leading
+    ``k`` right singular vectors, ``k`` the number of singular values above :math:`\tau`
+    plus ``extra``, rounded up to a multiple of ``quantum`` (so that problems share block
+    sizes and run batched); a later call takes one step of subspace iteration on the Gram
+    matrix from that block, :math:`Q = \operatorname{qr}(A^\top A V_k)`, and the
+    Rayleigh-Ritz pairs of :math:`B = A Q` (the eigendecomposition of the ``k x k``
+    :math:`B^\top B`). The step is accepted where the smallest Ritz value is at most
+    :math:`\tau`, that is, where the block reaches below the threshold; elsewhere, and
+    where ``k`` would exceed ``fraction`` of the smaller dimension, the problem gets the
+    full decomposition and a new block. The shrunk matrix is :math:`X = W V^\top` with the
+    Ritz vectors, and its nuclear-norm bound :math:`\sum_i \|w_i\|_2` holds for the matrix
+    returned whatever the subspace's accuracy, so certificates stay rigorous: an inexact
+    step can only slow the method (its dual norms are computed, not assumed).
+
+    Each problem's state is its own, so results do not depend on the rest of the batch;
+    :meth:`keep` drops the problems that have stopped.
+    """
+
+    def __init__(self, extra: int = 4, fraction: float = 0.25, quantum: int = 4):
+        self.extra, self.fraction, self.quantum = extra, fraction, quantum
+        self.V: torch.Tensor | None = None  # (b, m, kmax): problem i's block is V[i, :, :k[i]]
+        self.k: torch.Tensor | None = None  # (b,) block sizes, 0: full decomposition next
+
+    def keep(self, mask: torch.Tensor) -> None:
+        """Keep the state of the problems in ``mask`` only, in order."""
+        if self.V is not None:
+            self.V, self.k = self.V[mask], self.k[mask]
+
+    def __call__(self, G: torch.Tensor, tau: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        transpose = G.shape[-2] < G.shape[-1]
+        A = G.mT if transpose else G
+        b, _, m = A.shape
+        t = torch.as_tensor(tau, dtype=A.dtype, device=A.device).reshape(-1, 1).expand(b, 1)
+        if self.k is None:
+            self.k = torch.zeros(b, dtype=torch.long)
+            self.V = A.new_zeros(b, m, 0)
+        sizes = self.k.unique().tolist()
+        full = self.k == 0
+        if sizes == [sizes[0]] and sizes[0] > 0:  # one block size: no gathers
+            X, bound, ok = self._partial(A, t, None, sizes[0])
+            if bool(ok.all()):
+                return (X.mT if transpose else X), bound
+            full = ~ok
+        else:
+            X = torch.empty_like(A)
+            bound = A.new_empty(b)
+            for k in sizes:
+                if k:
+                    idx = (self.k == k).nonzero().squeeze(-1)
+                    X[idx], bound[idx], ok = self._partial(A[idx], t[idx], idx, k)
+                    full[idx[~ok]] = True
+        idx = full.nonzero().squeeze(-1)
+        if idx.numel():
+            Ag, tg = A[idx], t[idx]
+            ev, V = torch.linalg.eigh(Ag.mT @ Ag)
+            sigma = ev.clamp_min(0).sqrt()
+            X[idx], bound[idx] = self._finish(Ag @ V, V, sigma, tg)
+            q = self.quantum
+            k_new = ((sigma > tg).sum(-1) + self.extra + q - 1) // q * q
+            k_new = torch.where(k_new <= self.fraction * m, k_new, 0)
+            grow = int(k_new.max()) - self.V.shape[-1]
+            if grow > 0:
+                self.V = torch.cat([self.V, self.V.new_zeros(b, m, grow)], -1)
+            self.k[idx] = k_new
+            for k in k_new.unique().tolist():
+                if k:
+                    j = (k_new == k).nonzero().squeeze(-1)
+                    self.V[idx[j], :, :k] = V[j, :, -k:]
+        return (X.mT if transpose else X), bound
+
+    def _partial(self, A, t, idx, k):
+        """One subspace-iteration step from the stored blocks of problems ``idx`` (None: all)."""
+        rows = slice(None) if idx is None else idx
+        Q = torch.linalg.qr(A.mT @ (A @ self.V[rows, :, :k])).Q
+        B = A @ Q
+        ev, U = torch.linalg.eigh(B.mT @ B)
+        sigma = ev.clamp_min(0).sqrt()
+        V = Q @ U
+        self.V[rows, :, :k] = V
+        X, bound = self._finish(B @ U, V, sigma, t)
+        return X, bound, sigma[:, 0] <= t[:, 0]
+
+    @staticmethod
+    def _finish(W, V, sigma, t):
+        """Shrink the pairs ``(W = A V, sigma)``: ``X = W diag(max(1 - t/sigma, 0)) V^T`` and its bound."""
+        keep = sigma > t
+        scale = torch.where(keep, 1 - t / torch.where(keep, sigma, 1), 0)
+        W = W * scale.unsqueeze(-2)
+        return W @ V.mT, torch.linalg.vector_norm(W, dim=-2).sum(-1)
+
+
 def shrink_eigenvalues(G: torch.Tensor, tau: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     r"""The prox of :math:`\tau \operatorname{tr}(X) + \iota_{X \succeq 0}` at a square ``G``:
     :math:`X = Q \max(\Theta - \tau, 0) Q^\top` for the symmetric part
@@ -191,13 +292,16 @@ class _Program:
         :math:`f` (or an upper bound on it) at its output.
     :ivar dual_norm: the sublinear function :math:`N` of the dual constraint
         :math:`N(\\Lambda) \\le 1` (spectral norm, or largest eigenvalue of the symmetric part).
+    :ivar make_prox: None, or a factory of a stateful ``prox`` for one chunk's solve, with
+        ``keep(mask)`` called as problems stop (:class:`_SubspaceShrink`).
     """
 
     prox: Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
     dual_norm: Callable[[torch.Tensor], torch.Tensor]
+    make_prox: Callable[[], Callable] | None = None
 
 
-_PCP = _Program(shrink_singular_values, spectral_norm)
+_PCP = _Program(shrink_singular_values, spectral_norm, _SubspaceShrink)
 _PSD_PCP = _Program(shrink_eigenvalues, largest_symmetric_eigenvalue)
 
 
@@ -435,13 +539,14 @@ def _solve_chunk(Y: torch.Tensor, lam_t: torch.Tensor, program: _Program, s: _Se
 
     # mu is relative to ||Y||_2, so that the schedule does not depend on the units of Y; an
     # all-zero Y gets a finite mu (its solution, 0, certifies at the first iteration).
-    inv_scale = 1.0 / torch.linalg.matrix_norm(Y, ord=2).clamp_min(tiny).reshape(B, 1, 1)
+    inv_scale = 1.0 / spectral_norm(Y).clamp_min(tiny).reshape(B, 1, 1)
     active = torch.arange(B, device=dev)
     D, lam = Y, lam_t
     lam_flat = lam.reshape(-1)
     y_den = _fro(Y).clamp_min(tiny)
     G = Y.clone()
     anderson = _Anderson(s.memory, s.regularization)
+    prox = program.make_prox() if program.make_prox is not None else program.prox
     mu = None
 
     for k in range(1, s.max_iter + 1):
@@ -450,7 +555,7 @@ def _solve_chunk(Y: torch.Tensor, lam_t: torch.Tensor, program: _Program, s: _Se
             mu = mu_k * inv_scale
             tau = 1.0 / mu
             bound = lam * tau
-        X, fx = program.prox(G, tau)
+        X, fx = prox(G, tau)
         R = G - X  # Lambda_X / mu
         H = D + R - X
         clipped = torch.clamp(H, -bound, bound)
@@ -486,6 +591,8 @@ def _solve_chunk(Y: torch.Tensor, lam_t: torch.Tensor, program: _Program, s: _Se
             y_den, inv_scale, mu, tau, bound = y_den[keep], inv_scale[keep], mu[keep], tau[keep], bound[keep]
             G, F, S, R = G[keep], F[keep], S[keep], R[keep]
             anderson.keep(keep)
+            if program.make_prox is not None:
+                prox.keep(keep)
 
         if mu_next != mu_k:
             # The method of multipliers' update, G = Y - S + Lambda_X / mu, at the next
