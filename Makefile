@@ -16,7 +16,7 @@ SNAKEMAKE_ARGS ?=
 BIN := $(VENV)/bin
 LOCK := requirements/dev.lock
 
-.PHONY: all figures test lint lock docs docs-default docs-smoke docs-tests paper-matrix cpu-images image-scale scale-rung scale-table dtype-check bench-rpca readme clean-results
+.PHONY: all figures test lint lock docs docs-default docs-smoke docs-tests paper-matrix cpu-images image-scale scale-rung scale-table dtype-check bench-rpca bench-convex readme clean-results
 
 all: figures
 
@@ -134,6 +134,13 @@ bench-rpca: $(VENV)/.installed
 	$(BIN)/python benchmarks/bench_rpca.py docs/bench/scaling.json --cell-seconds 0.8 --min-steps 2 \
 	  --loop-problems 24 --markdown docs/bench/scaling.md --figure docs/bench/scaling
 
+# The certified solver (convex.pcp) against its peers (benchmarks/bench_convex.py: time per
+# problem to a relative duality gap of 1e-6 at n = 50 and 100), to docs/bench/convex.{json,md}
+# (about 6 minutes on 2 cores).
+bench-convex: $(VENV)/.installed
+	mkdir -p docs/bench
+	$(BIN)/python benchmarks/bench_convex.py --out docs/bench/convex.json --markdown docs/bench/convex.md
+
 # One CPU step of image recovery at 128 x 128, width 32 (benchmarks/bench_image_cpu.py):
 # channels-last, noise drawn in blocks, torch.compile and two one-thread processes, each
 # against today's path in one run, to docs/bench/image_cpu.{json,md} (about 4 minutes on 2 cores).
@@ -156,7 +163,7 @@ readme: $(VENV)/.installed
 	for page in README.md docs/*.md; do $(BIN)/python -m implicit_bias.publish readme $$page; done
 
 docs: docs-default docs-smoke paper-matrix cpu-images
-	$(MAKE) dtype-check bench-rpca bench-image-cpu docs-tests
+	$(MAKE) dtype-check bench-rpca bench-convex bench-image-cpu docs-tests
 	$(MAKE) readme
 
 clean-results:

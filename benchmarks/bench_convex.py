@@ -30,7 +30,7 @@ and writes JSON::
 
     python benchmarks/bench_convex.py [--out benchmarks/out/convex.json] [--sizes 50 100]
         [--problems 8] [--cells 1:0.1,5:0.1,10:0.3] [--repeats 3] [--threads 2]
-        [--clarabel 1]
+        [--clarabel 1] [--markdown PATH]
 """
 
 from __future__ import annotations
@@ -113,6 +113,7 @@ APG_LADDER = [{"tol": 1e-7}, {"tol": 1e-8}, {"tol": 1e-9}, {"tol": 1e-10}]
 def _options() -> argparse.Namespace:
     args = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     args.add_argument("--out", default="benchmarks/out/convex.json", help="JSON output path")
+    args.add_argument("--markdown", help="also write the table as Markdown to this path")
     args.add_argument("--sizes", type=int, nargs="+", default=[50, 100])
     args.add_argument("--problems", type=int, default=8, help="problems per cell")
     args.add_argument(
@@ -353,6 +354,48 @@ def _print(rows: list[dict], summary: dict, checks: list[dict]) -> None:
         )
 
 
+def _markdown(report: dict) -> str:
+    """The report as Markdown: the machine, each cell's times per problem, the summary, the cross-check."""
+    m = report["machine"]
+    lines = [
+        f"Time per problem (ms) to a relative duality gap of {report['tol']:g} of robust-PCA problems "
+        f"(You et al. 2020, Sec. 4.1; lambda = 1/sqrt(n)), {report['settings']['problems']} problems per cell, "
+        f"float64, best of {report['settings']['repeats']} interleaved runs (`benchmarks/bench_convex.py`).",
+        "",
+        f"{m['processor'] or 'CPU'}, {m['cpu_count']} cores, {m['threads']} threads (torch) or processes "
+        f"(NumPy); {m['platform']}; torch {m['torch']}, NumPy {m['numpy']}; pyrpca "
+        + ("installed" if report["pyrpca"] else "not installed: left out")
+        + ".",
+        "",
+        "'-': not within 1e-6 at any setting of its ladder; the default's largest gap is then the distance "
+        "that remains. Ratio: pcp's time over the fastest peer's, both to 1e-6.",
+        "",
+        "| n | rank | p | method | ms to 1e-6 | setting | ms at defaults | largest gap there | ratio |",
+        "|---:|---:|---:|---|---:|---|---:|---:|---:|",
+    ]
+    for r in report["results"]:
+        setting = "" if r["setting"] is None else ", ".join(f"{k} {v:g}" for k, v in r["setting"].items())
+        ratio = r["pcp_over_fastest_peer"] if r["method"] == "pcp" else None
+        lines.append(
+            f"| {r['n']} | {r['rank']} | {r['p']:.2f} | {r['method']} | {_fmt(r['ms_to_1e-6'])} | {setting} | "
+            f"{r['ms_default']:.1f} | {r['default']['max_gap']:.1e} | {'' if ratio is None else f'{ratio:.2f}'} |"
+        )
+    lines.append("")
+    for n, s in report["summary"].items():
+        worst = "-" if s["max_ratio"] is None else f"{s['max_ratio']:.2f}"
+        lines.append(
+            f"- n = {n}: pcp certified every problem in {s['cells_certified']} of {s['cells']} cells; at or "
+            f"below the fastest peer's time in {s['cells_pcp_at_or_below_fastest_peer']} of "
+            f"{s['cells_a_peer_reached_1e-6']} cells a peer reached (largest ratio {worst})."
+        )
+    for c in report["reference_vs_clarabel"]:
+        lines.append(
+            f"- The reference against Clarabel (n = {c['n']}, rank {c['rank']}, p {c['p']}): objective "
+            f"{c['rel_objective']:.1e}, X {c['rel_dist_X']:.1e} apart, relative (Clarabel {c['status']})."
+        )
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     opts = _options()
     import torch
@@ -386,7 +429,7 @@ def main() -> None:
             "torch": torch.__version__,
             "numpy": np.__version__,
         },
-        "settings": {k: v for k, v in vars(opts).items() if k not in ("out", "clarabel_left")},
+        "settings": {k: v for k, v in vars(opts).items() if k not in ("out", "markdown", "clarabel_left")},
         "tol": TOL,
         "ladders": {"ialm": IALM_LADDER, "pyrpca": IALM_LADDER, "apg": APG_LADDER},
         "pyrpca": have_pyrpca,
@@ -398,6 +441,11 @@ def main() -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2))
     print(f"wrote {out}")
+    if opts.markdown:
+        md = Path(opts.markdown)
+        md.parent.mkdir(parents=True, exist_ok=True)
+        md.write_text(_markdown(report))
+        print(f"wrote {md}")
 
 
 def _clarabel_check(Ys, lam, ref, cell: tuple[int, int, float]) -> list[dict]:

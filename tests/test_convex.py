@@ -288,6 +288,8 @@ def test_benchmark_script_runs_small(tmp_path):
             "0",
             "--out",
             str(out),
+            "--markdown",
+            str(tmp_path / "convex.md"),
         ],
         cwd=REPO,
         capture_output=True,
@@ -315,3 +317,7 @@ def test_benchmark_script_runs_small(tmp_path):
         assert pcp_row["pcp_over_fastest_peer"] == pytest.approx(pcp_row["ms_to_1e-6"] / min(times)[0])
     summary = report["summary"]["20"]
     assert summary["cells"] == 1 and summary["cells_certified"] == 1
+    md = (tmp_path / "convex.md").read_text()
+    table = [line for line in md.splitlines() if line.startswith("| 20 | 4 | 0.30 |")]
+    assert len(table) == len(rows) and f"| pcp | {pcp_row['ms_to_1e-6']:.1f} |" in table[0]
+    assert "- n = 20: pcp certified every problem in 1 of 1 cells" in md
