@@ -37,7 +37,9 @@ small residual:
    :math:`G \mapsto G + Y - X(G) - S(G)` of the :math:`X`-step input
    :math:`G = Y - S + \Lambda/\mu` (Douglas-Rachford splitting). It is accelerated by
    Anderson's type-II extrapolation over the last ``memory`` iterates (Walker, Ni 2011;
-   Fu, Zhang, Boyd 2020, "Anderson accelerated Douglas-Rachford splitting").
+   Fu, Zhang, Boyd 2020, "Anderson accelerated Douglas-Rachford splitting"), safeguarded
+   per problem: one whose fixed-point residual grows past ten times its smallest at this
+   penalty returns to the iterate that had it and starts its history anew.
 
 For PCP the singular value shrinkage, most of an iteration's cost, follows each problem's
 leading singular subspace from one iteration to the next (one step of subspace iteration
@@ -163,11 +165,13 @@ class _SubspaceShrink:
         self.extra, self.fraction, self.quantum = extra, fraction, quantum
         self.V: torch.Tensor | None = None  # (b, m, kmax): problem i's block is V[i, :, :k[i]]
         self.k: torch.Tensor | None = None  # (b,) block sizes, 0: full decomposition next
+        self.sizes: list[int] = []  # the distinct values of k
 
     def keep(self, mask: torch.Tensor) -> None:
         """Keep the state of the problems in ``mask`` only, in order."""
         if self.V is not None:
             self.V, self.k = self.V[mask], self.k[mask]
+            self.sizes = self.k.unique().tolist()
 
     def __call__(self, G: torch.Tensor, tau: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         transpose = G.shape[-2] < G.shape[-1]
@@ -177,14 +181,15 @@ class _SubspaceShrink:
         if self.k is None:
             self.k = torch.zeros(b, dtype=torch.long)
             self.V = A.new_zeros(b, m, 0)
-        sizes = self.k.unique().tolist()
-        full = self.k == 0
-        if sizes == [sizes[0]] and sizes[0] > 0:  # one block size: no gathers
+            self.sizes = [0]
+        sizes = self.sizes
+        if len(sizes) == 1 and sizes[0] > 0:  # one block size: no gathers
             X, bound, ok = self._partial(A, t, None, sizes[0])
             if bool(ok.all()):
                 return (X.mT if transpose else X), bound
             full = ~ok
         else:
+            full = self.k == 0
             X = torch.empty_like(A)
             bound = A.new_empty(b)
             for k in sizes:
@@ -209,6 +214,7 @@ class _SubspaceShrink:
                 if k:
                     j = (k_new == k).nonzero().squeeze(-1)
                     self.V[idx[j], :, :k] = V[j, :, -k:]
+            self.sizes = self.k.unique().tolist()
         return (X.mT if transpose else X), bound
 
     def _partial(self, A, t, idx, k):
@@ -225,10 +231,10 @@ class _SubspaceShrink:
 
     @staticmethod
     def _finish(W, V, sigma, t):
-        """Shrink the pairs ``(W = A V, sigma)``: ``X = W diag(max(1 - t/sigma, 0)) V^T`` and its bound."""
-        keep = sigma > t
-        scale = torch.where(keep, 1 - t / torch.where(keep, sigma, 1), 0)
-        W = W * scale.unsqueeze(-2)
+        """Shrink the pairs ``(W = A V, sigma)``: ``X = W diag(max(1 - t/sigma, 0)) V^T`` and its bound.
+
+        (``t > 0``, so a zero ``sigma`` gets the scale ``max(-inf, 0) = 0``.)"""
+        W = W * (1 - t / sigma).clamp_min(0).unsqueeze(-2)
         return W @ V.mT, torch.linalg.vector_norm(W, dim=-2).sum(-1)
 
 
@@ -388,6 +394,10 @@ def _solve(Y: torch.Tensor, lam: torch.Tensor, program: _Program, settings: _Set
     return PCPResult(*(torch.cat([getattr(p, f.name) for p in parts]) for f in fields(PCPResult)))
 
 
+# The Anderson safeguard's tolerance: the growth of the fixed-point residual over its
+# smallest so far at which a problem returns to its best iterate (_Safeguard).
+_RESTART = 10.0
+
 # Mixtures theta * Lambda_X + (1 - theta) * Lambda_S tried as dual points.
 _THETAS = (0.0, 0.125, 0.25, 0.375, 0.5, 0.625, 0.75, 0.875, 1.0)
 
@@ -479,12 +489,23 @@ class _Anderson:
         self.memory, self.regularization = memory, regularization
         self.d_f = self.d_gf = self.gram = self.work = self.gf_last = self.f_last = None
         self.filled = self.head = 0
+        self.skip = None  # problems whose next difference is not recorded (forget)
 
     def keep(self, mask: torch.Tensor) -> None:
         """Keeps the problems in ``mask`` only."""
-        for name in ("d_f", "d_gf", "gram", "work", "gf_last", "f_last"):
+        for name in ("d_f", "d_gf", "gram", "work", "gf_last", "f_last", "skip"):
             if getattr(self, name) is not None:
                 setattr(self, name, getattr(self, name)[mask])
+
+    def forget(self, mask: torch.Tensor) -> None:
+        """Empties the history of the problems in ``mask``, the difference to the next iterate
+        included: their next steps are plain ones until it refills (zero differences get
+        zero weights)."""
+        for name in ("d_f", "d_gf", "gram"):
+            buffer = getattr(self, name)
+            if buffer is not None:
+                buffer[mask] = 0
+        self.skip = mask if self.skip is None else self.skip | mask
 
     def step(self, G: torch.Tensor, F: torch.Tensor) -> torch.Tensor:
         """The next iterate from ``G`` and its residual ``F``, ``(b, n, m)`` each."""
@@ -500,6 +521,10 @@ class _Anderson:
             h = self.head
             torch.sub(f, self.f_last, out=self.d_f[:, h])
             torch.sub(gf, self.gf_last, out=self.d_gf[:, h])
+            if self.skip is not None:
+                self.d_f[self.skip, h] = 0
+                self.d_gf[self.skip, h] = 0
+                self.skip = None
             # One new row of the Gram matrix per step. Products with the history are written
             # as reductions (batched matrix-vector products round differently for one problem
             # and for several, and the extrapolation would amplify that into batch-dependent
@@ -519,6 +544,48 @@ class _Anderson:
         diag.add_((self.regularization * diag.amax(-1)).clamp_min(torch.finfo(g.dtype).tiny).unsqueeze(-1))
         gamma = torch.linalg.solve(M, torch.mul(self.d_f[:, :k], f.unsqueeze(1), out=work).sum(-1))
         return (gf - torch.mul(self.d_gf[:, :k], gamma.unsqueeze(-1), out=work).sum(1)).reshape(G.shape)
+
+
+class _Safeguard:
+    r"""Keeps Anderson's steps from undoing progress, per problem.
+
+    At a fixed penalty the plain iteration's residual :math:`\|F\|_F` never grows
+    (Douglas-Rachford's fixed-point residual is nonincreasing); an Anderson step can make
+    it grow. A problem whose residual grows past ``_RESTART`` times its smallest so far at
+    this penalty goes back to the iterate that had it and starts its history anew
+    (:meth:`_Anderson.forget`).
+    """
+
+    def __init__(self):
+        self.f_best = self.G_best = None
+
+    def reset(self) -> None:
+        """Forgets the best iterates (the penalty has changed)."""
+        self.f_best = self.G_best = None
+
+    def keep(self, mask: torch.Tensor) -> None:
+        if self.f_best is not None:
+            self.f_best, self.G_best = self.f_best[mask], self.G_best[mask]
+
+    def step(self, anderson: _Anderson, G: torch.Tensor, F: torch.Tensor) -> torch.Tensor:
+        """Anderson's next iterate from ``(G, F)``, or the best iterate where that was lost."""
+        f_norm = _fro(F)
+        lost = None
+        if self.f_best is None:
+            self.f_best, self.G_best = f_norm, G
+        else:
+            better = f_norm < self.f_best
+            if bool(better.all()):  # the common case; G is never written in place
+                self.f_best, self.G_best = f_norm, G
+            else:
+                self.f_best = torch.where(better, f_norm, self.f_best)
+                self.G_best = torch.where(better.reshape(-1, 1, 1), G, self.G_best)
+                lost = f_norm > _RESTART * self.f_best
+        G = anderson.step(G, F)
+        if lost is not None and bool(lost.any()):
+            G = torch.where(lost.reshape(-1, 1, 1), self.G_best, G)
+            anderson.forget(lost)
+        return G
 
 
 def _solve_chunk(Y: torch.Tensor, lam_t: torch.Tensor, program: _Program, s: _Settings) -> PCPResult:
@@ -548,6 +615,7 @@ def _solve_chunk(Y: torch.Tensor, lam_t: torch.Tensor, program: _Program, s: _Se
     anderson = _Anderson(s.memory, s.regularization)
     prox = program.make_prox() if program.make_prox is not None else program.prox
     mu = None
+    safeguard = _Safeguard()
 
     for k in range(1, s.max_iter + 1):
         mu_k, mu_next = s.mu(k), s.mu(k + 1)
@@ -590,6 +658,7 @@ def _solve_chunk(Y: torch.Tensor, lam_t: torch.Tensor, program: _Program, s: _Se
             active, D, lam, lam_flat = active[keep], D[keep], lam[keep], lam_flat[keep]
             y_den, inv_scale, mu, tau, bound = y_den[keep], inv_scale[keep], mu[keep], tau[keep], bound[keep]
             G, F, S, R = G[keep], F[keep], S[keep], R[keep]
+            safeguard.keep(keep)
             anderson.keep(keep)
             if program.make_prox is not None:
                 prox.keep(keep)
@@ -599,8 +668,11 @@ def _solve_chunk(Y: torch.Tensor, lam_t: torch.Tensor, program: _Program, s: _Se
             # penalty; Anderson's history is for one penalty only.
             G = D - S + R * (mu_k / mu_next)
             mu = None
+            safeguard.reset()
+        elif s.memory:
+            G = safeguard.step(anderson, G, F)
         else:
-            G = anderson.step(G, F) if s.memory else G + F
+            G = G + F
     return PCPResult(**out)
 
 
