@@ -14,8 +14,6 @@ from oracles import convex_robust_sensing
 
 from implicit_bias.apg import singular_value_threshold
 from implicit_bias.convex import (
-    _Anderson,
-    _SubspaceShrink,
     commuting_sensing_lp,
     pcp,
     psd_pcp,
@@ -219,53 +217,6 @@ def test_shrinkage_steps_are_the_proxes():
     expect = (Q * np.maximum(w - 0.3, 0)[:, None, :]) @ np.swapaxes(Q, -1, -2)
     np.testing.assert_allclose(P.numpy(), expect, rtol=0, atol=1e-12)
     np.testing.assert_allclose(trace.numpy(), np.maximum(w - 0.3, 0).sum(-1), rtol=1e-12)
-
-
-def test_subspace_shrinkage_is_the_prox_where_it_is_accepted_and_falls_back_elsewhere():
-    """The stateful shrinkage of pcp: a first full decomposition, then subspace steps that
-    reproduce the exact prox on a low-rank-plus-small matrix; where the block no longer reaches
-    below the threshold (a threshold lowered tenfold), that problem alone falls back to the full
-    decomposition, and every output is the exact prox with a rigorous bound."""
-    gen = torch.Generator().manual_seed(1)
-    low = torch.randn(3, 60, 3, generator=gen, dtype=torch.float64)
-    G = low @ low.mT * 3 + 0.05 * torch.randn(3, 60, 60, generator=gen, dtype=torch.float64)
-    G = G[:, :, :48]  # rectangular: the Gram of the smaller side
-    tau = torch.full((3, 1, 1), 1.0, dtype=torch.float64)
-    shrink = _SubspaceShrink()
-    for step in range(4):
-        if step == 3:
-            tau = tau.clone()
-            tau[1] = 0.1  # problem 1's block of 8 no longer reaches below its threshold
-        X, bound = shrink(G, tau)
-        expect, expect_bound = shrink_singular_values(G, tau)
-        torch.testing.assert_close(X, expect, rtol=0, atol=1e-9)
-        assert bool((bound >= torch.linalg.svdvals(X).sum(-1) - 1e-10).all())
-        torch.testing.assert_close(bound, expect_bound, rtol=1e-9, atol=0)
-    assert shrink.k.tolist() == [8, 0, 8]  # 3 above tau, plus 4, rounded up to 4; problem 1: more than 48/4
-    shrink.keep(torch.tensor([True, False, True]))
-    assert shrink.sizes == [8] and shrink.V.shape[0] == 2
-    X, _ = shrink(G[[0, 2]], 1.0)
-    torch.testing.assert_close(X, shrink_singular_values(G[[0, 2]], 1.0)[0], rtol=0, atol=1e-9)
-
-
-def test_anderson_forget_gives_plain_steps_to_those_problems_only():
-    gen = torch.Generator().manual_seed(2)
-    a = _Anderson(memory=3, regularization=1e-10)
-    G = torch.randn(2, 4, 4, generator=gen, dtype=torch.float64)
-    for _ in range(4):
-        F = -0.5 * G + 0.1 * torch.randn(2, 4, 4, generator=gen, dtype=torch.float64)
-        G_next = a.step(G, F)
-        G = G_next
-    # As the solver does: the step is taken, then problem 0 is sent back to an earlier point.
-    a.forget(torch.tensor([True, False]))
-    G = G + 0.3 * torch.randn(2, 4, 4, generator=gen, dtype=torch.float64)
-    F = -0.5 * G
-    G1 = a.step(G, F)  # problem 0: history empty, the difference to the point left not recorded
-    torch.testing.assert_close(G1[0], (G + F)[0], rtol=0, atol=0)
-    assert not torch.allclose(G1[1], (G + F)[1])  # problem 1 still extrapolates
-    F = -0.5 * G1
-    G2 = a.step(G1, F)  # problem 0's history refills from here
-    assert not torch.allclose(G2[0], (G1 + F)[0])
 
 
 def test_commuting_sensing_lp_matches_the_sdp():

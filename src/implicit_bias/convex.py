@@ -37,14 +37,7 @@ small residual:
    :math:`G \mapsto G + Y - X(G) - S(G)` of the :math:`X`-step input
    :math:`G = Y - S + \Lambda/\mu` (Douglas-Rachford splitting). It is accelerated by
    Anderson's type-II extrapolation over the last ``memory`` iterates (Walker, Ni 2011;
-   Fu, Zhang, Boyd 2020, "Anderson accelerated Douglas-Rachford splitting"), safeguarded
-   per problem: one whose fixed-point residual grows past ten times its smallest at this
-   penalty returns to the iterate that had it and starts its history anew.
-
-For PCP the singular value shrinkage, most of an iteration's cost, follows each problem's
-leading singular subspace from one iteration to the next (one step of subspace iteration
-in place of a full decomposition, :class:`_SubspaceShrink`), falling back to the full
-decomposition wherever the subspace does not reach below the threshold.
+   Fu, Zhang, Boyd 2020, "Anderson accelerated Douglas-Rachford splitting").
 
 **The certificate.** At every iteration the point :math:`(X, Y - X)` is primal feasible,
 with objective :math:`P`; a multiplier scaled into the dual feasible set gives a lower
@@ -138,106 +131,6 @@ def shrink_singular_values(G: torch.Tensor, tau: torch.Tensor) -> tuple[torch.Te
     return (X.mT if transpose else X), bound
 
 
-class _SubspaceShrink:
-    r"""Singular value shrinkage that follows each problem's leading subspace across iterations.
-
-    The solver's iterates change little from one iteration to the next, and the shrinkage
-    keeps only the singular values above :math:`\tau`, few on the suite's problems. So after
-    one full decomposition (:func:`shrink_singular_values`) a problem keeps the leading
-    ``k`` right singular vectors, ``k`` the number of singular values above :math:`\tau`
-    plus ``extra``, rounded up to a multiple of ``quantum`` (so that problems share block
-    sizes and run batched); a later call takes one step of subspace iteration on the Gram
-    matrix from that block, :math:`Q = \operatorname{qr}(A^\top A V_k)`, and the
-    Rayleigh-Ritz pairs of :math:`B = A Q` (the eigendecomposition of the ``k x k``
-    :math:`B^\top B`). The step is accepted where the smallest Ritz value is at most
-    :math:`\tau`, that is, where the block reaches below the threshold; elsewhere, and
-    where ``k`` would exceed ``fraction`` of the smaller dimension, the problem gets the
-    full decomposition and a new block. The shrunk matrix is :math:`X = W V^\top` with the
-    Ritz vectors, and its nuclear-norm bound :math:`\sum_i \|w_i\|_2` holds for the matrix
-    returned whatever the subspace's accuracy, so certificates stay rigorous: an inexact
-    step can only slow the method (its dual norms are computed, not assumed).
-
-    Each problem's state is its own, so results do not depend on the rest of the batch;
-    :meth:`keep` drops the problems that have stopped.
-    """
-
-    def __init__(self, extra: int = 4, fraction: float = 0.25, quantum: int = 4):
-        self.extra, self.fraction, self.quantum = extra, fraction, quantum
-        self.V: torch.Tensor | None = None  # (b, m, kmax): problem i's block is V[i, :, :k[i]]
-        self.k: torch.Tensor | None = None  # (b,) block sizes, 0: full decomposition next
-        self.sizes: list[int] = []  # the distinct values of k
-
-    def keep(self, mask: torch.Tensor) -> None:
-        """Keep the state of the problems in ``mask`` only, in order."""
-        if self.V is not None:
-            self.V, self.k = self.V[mask], self.k[mask]
-            self.sizes = self.k.unique().tolist()
-
-    def __call__(self, G: torch.Tensor, tau: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        transpose = G.shape[-2] < G.shape[-1]
-        A = G.mT if transpose else G
-        b, _, m = A.shape
-        t = torch.as_tensor(tau, dtype=A.dtype, device=A.device).reshape(-1, 1).expand(b, 1)
-        if self.k is None:
-            self.k = torch.zeros(b, dtype=torch.long)
-            self.V = A.new_zeros(b, m, 0)
-            self.sizes = [0]
-        sizes = self.sizes
-        if len(sizes) == 1 and sizes[0] > 0:  # one block size: no gathers
-            X, bound, ok = self._partial(A, t, None, sizes[0])
-            if bool(ok.all()):
-                return (X.mT if transpose else X), bound
-            full = ~ok
-        else:
-            full = self.k == 0
-            X = torch.empty_like(A)
-            bound = A.new_empty(b)
-            for k in sizes:
-                if k:
-                    idx = (self.k == k).nonzero().squeeze(-1)
-                    X[idx], bound[idx], ok = self._partial(A[idx], t[idx], idx, k)
-                    full[idx[~ok]] = True
-        idx = full.nonzero().squeeze(-1)
-        if idx.numel():
-            Ag, tg = A[idx], t[idx]
-            ev, V = torch.linalg.eigh(Ag.mT @ Ag)
-            sigma = ev.clamp_min(0).sqrt()
-            X[idx], bound[idx] = self._finish(Ag @ V, V, sigma, tg)
-            q = self.quantum
-            k_new = ((sigma > tg).sum(-1) + self.extra + q - 1) // q * q
-            k_new = torch.where(k_new <= self.fraction * m, k_new, 0)
-            grow = int(k_new.max()) - self.V.shape[-1]
-            if grow > 0:
-                self.V = torch.cat([self.V, self.V.new_zeros(b, m, grow)], -1)
-            self.k[idx] = k_new
-            for k in k_new.unique().tolist():
-                if k:
-                    j = (k_new == k).nonzero().squeeze(-1)
-                    self.V[idx[j], :, :k] = V[j, :, -k:]
-            self.sizes = self.k.unique().tolist()
-        return (X.mT if transpose else X), bound
-
-    def _partial(self, A, t, idx, k):
-        """One subspace-iteration step from the stored blocks of problems ``idx`` (None: all)."""
-        rows = slice(None) if idx is None else idx
-        Q = torch.linalg.qr(A.mT @ (A @ self.V[rows, :, :k])).Q
-        B = A @ Q
-        ev, U = torch.linalg.eigh(B.mT @ B)
-        sigma = ev.clamp_min(0).sqrt()
-        V = Q @ U
-        self.V[rows, :, :k] = V
-        X, bound = self._finish(B @ U, V, sigma, t)
-        return X, bound, sigma[:, 0] <= t[:, 0]
-
-    @staticmethod
-    def _finish(W, V, sigma, t):
-        """Shrink the pairs ``(W = A V, sigma)``: ``X = W diag(max(1 - t/sigma, 0)) V^T`` and its bound.
-
-        (A zero ``sigma`` is taken as the smallest normal number: its column of ``W`` is zero.)"""
-        W = W * (1 - t / sigma.clamp_min(torch.finfo(sigma.dtype).tiny)).clamp_min(0).unsqueeze(-2)
-        return W @ V.mT, torch.linalg.vector_norm(W, dim=-2).sum(-1)
-
-
 def shrink_eigenvalues(G: torch.Tensor, tau: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     r"""The prox of :math:`\tau \operatorname{tr}(X) + \iota_{X \succeq 0}` at a square ``G``:
     :math:`X = Q \max(\Theta - \tau, 0) Q^\top` for the symmetric part
@@ -298,16 +191,13 @@ class _Program:
         :math:`f` (or an upper bound on it) at its output.
     :ivar dual_norm: the sublinear function :math:`N` of the dual constraint
         :math:`N(\\Lambda) \\le 1` (spectral norm, or largest eigenvalue of the symmetric part).
-    :ivar make_prox: None, or a factory of a stateful ``prox`` for one chunk's solve, with
-        ``keep(mask)`` called as problems stop (:class:`_SubspaceShrink`).
     """
 
     prox: Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
     dual_norm: Callable[[torch.Tensor], torch.Tensor]
-    make_prox: Callable[[], Callable] | None = None
 
 
-_PCP = _Program(shrink_singular_values, spectral_norm, _SubspaceShrink)
+_PCP = _Program(shrink_singular_values, spectral_norm)
 _PSD_PCP = _Program(shrink_eigenvalues, largest_symmetric_eigenvalue)
 
 
@@ -393,10 +283,6 @@ def _solve(Y: torch.Tensor, lam: torch.Tensor, program: _Program, settings: _Set
         parts = map_chunks(run, slices, Y.device)
     return PCPResult(*(torch.cat([getattr(p, f.name) for p in parts]) for f in fields(PCPResult)))
 
-
-# The Anderson safeguard's tolerance: the growth of the fixed-point residual over its
-# smallest so far at which a problem returns to its best iterate (_Safeguard).
-_RESTART = 10.0
 
 # Mixtures theta * Lambda_X + (1 - theta) * Lambda_S tried as dual points.
 _THETAS = (0.0, 0.125, 0.25, 0.375, 0.5, 0.625, 0.75, 0.875, 1.0)
@@ -489,23 +375,12 @@ class _Anderson:
         self.memory, self.regularization = memory, regularization
         self.d_f = self.d_gf = self.gram = self.work = self.gf_last = self.f_last = None
         self.filled = self.head = 0
-        self.skip = None  # problems whose next difference is not recorded (forget)
 
     def keep(self, mask: torch.Tensor) -> None:
         """Keeps the problems in ``mask`` only."""
-        for name in ("d_f", "d_gf", "gram", "work", "gf_last", "f_last", "skip"):
+        for name in ("d_f", "d_gf", "gram", "work", "gf_last", "f_last"):
             if getattr(self, name) is not None:
                 setattr(self, name, getattr(self, name)[mask])
-
-    def forget(self, mask: torch.Tensor) -> None:
-        """Empties the history of the problems in ``mask``, the difference to the next iterate
-        included: their next steps are plain ones until it refills (zero differences get
-        zero weights)."""
-        for name in ("d_f", "d_gf", "gram"):
-            buffer = getattr(self, name)
-            if buffer is not None:
-                buffer[mask] = 0
-        self.skip = mask if self.skip is None else self.skip | mask
 
     def step(self, G: torch.Tensor, F: torch.Tensor) -> torch.Tensor:
         """The next iterate from ``G`` and its residual ``F``, ``(b, n, m)`` each."""
@@ -521,10 +396,6 @@ class _Anderson:
             h = self.head
             torch.sub(f, self.f_last, out=self.d_f[:, h])
             torch.sub(gf, self.gf_last, out=self.d_gf[:, h])
-            if self.skip is not None:
-                self.d_f[self.skip, h] = 0
-                self.d_gf[self.skip, h] = 0
-                self.skip = None
             # One new row of the Gram matrix per step. Products with the history are written
             # as reductions (batched matrix-vector products round differently for one problem
             # and for several, and the extrapolation would amplify that into batch-dependent
@@ -546,48 +417,6 @@ class _Anderson:
         return (gf - torch.mul(self.d_gf[:, :k], gamma.unsqueeze(-1), out=work).sum(1)).reshape(G.shape)
 
 
-class _Safeguard:
-    r"""Keeps Anderson's steps from undoing progress, per problem.
-
-    At a fixed penalty the plain iteration's residual :math:`\|F\|_F` never grows
-    (Douglas-Rachford's fixed-point residual is nonincreasing); an Anderson step can make
-    it grow. A problem whose residual grows past ``_RESTART`` times its smallest so far at
-    this penalty goes back to the iterate that had it and starts its history anew
-    (:meth:`_Anderson.forget`).
-    """
-
-    def __init__(self):
-        self.f_best = self.G_best = None
-
-    def reset(self) -> None:
-        """Forgets the best iterates (the penalty has changed)."""
-        self.f_best = self.G_best = None
-
-    def keep(self, mask: torch.Tensor) -> None:
-        if self.f_best is not None:
-            self.f_best, self.G_best = self.f_best[mask], self.G_best[mask]
-
-    def step(self, anderson: _Anderson, G: torch.Tensor, F: torch.Tensor) -> torch.Tensor:
-        """Anderson's next iterate from ``(G, F)``, or the best iterate where that was lost."""
-        f_norm = _fro(F)
-        lost = None
-        if self.f_best is None:
-            self.f_best, self.G_best = f_norm, G
-        else:
-            better = f_norm < self.f_best
-            if bool(better.all()):  # the common case; G is never written in place
-                self.f_best, self.G_best = f_norm, G
-            else:
-                self.f_best = torch.where(better, f_norm, self.f_best)
-                self.G_best = torch.where(better.reshape(-1, 1, 1), G, self.G_best)
-                lost = f_norm > _RESTART * self.f_best
-        G = anderson.step(G, F)
-        if lost is not None and bool(lost.any()):
-            G = torch.where(lost.reshape(-1, 1, 1), self.G_best, G)
-            anderson.forget(lost)
-        return G
-
-
 def _solve_chunk(Y: torch.Tensor, lam_t: torch.Tensor, program: _Program, s: _Settings) -> PCPResult:
     """The certified solver on one chunk of problems (arguments checked by the caller)."""
     B = Y.shape[0]
@@ -605,18 +434,15 @@ def _solve_chunk(Y: torch.Tensor, lam_t: torch.Tensor, program: _Program, s: _Se
         out[name] = torch.full((B,), float("nan"), dtype=dt, device=dev)
 
     # mu is relative to ||Y||_2, so that the schedule does not depend on the units of Y; an
-    # all-zero Y gets mu as if its norm were 1 (its solution, 0, certifies at the first check).
-    norm = spectral_norm(Y)
-    inv_scale = 1.0 / torch.where(norm > 0, norm, 1.0).reshape(B, 1, 1)
+    # all-zero Y gets a finite mu (its solution, 0, certifies at the first iteration).
+    inv_scale = 1.0 / torch.linalg.matrix_norm(Y, ord=2).clamp_min(tiny).reshape(B, 1, 1)
     active = torch.arange(B, device=dev)
     D, lam = Y, lam_t
     lam_flat = lam.reshape(-1)
     y_den = _fro(Y).clamp_min(tiny)
     G = Y.clone()
     anderson = _Anderson(s.memory, s.regularization)
-    prox = program.make_prox() if program.make_prox is not None else program.prox
     mu = None
-    safeguard = _Safeguard()
 
     for k in range(1, s.max_iter + 1):
         mu_k, mu_next = s.mu(k), s.mu(k + 1)
@@ -624,7 +450,7 @@ def _solve_chunk(Y: torch.Tensor, lam_t: torch.Tensor, program: _Program, s: _Se
             mu = mu_k * inv_scale
             tau = 1.0 / mu
             bound = lam * tau
-        X, fx = prox(G, tau)
+        X, fx = program.prox(G, tau)
         R = G - X  # Lambda_X / mu
         H = D + R - X
         clipped = torch.clamp(H, -bound, bound)
@@ -659,21 +485,15 @@ def _solve_chunk(Y: torch.Tensor, lam_t: torch.Tensor, program: _Program, s: _Se
             active, D, lam, lam_flat = active[keep], D[keep], lam[keep], lam_flat[keep]
             y_den, inv_scale, mu, tau, bound = y_den[keep], inv_scale[keep], mu[keep], tau[keep], bound[keep]
             G, F, S, R = G[keep], F[keep], S[keep], R[keep]
-            safeguard.keep(keep)
             anderson.keep(keep)
-            if program.make_prox is not None:
-                prox.keep(keep)
 
         if mu_next != mu_k:
             # The method of multipliers' update, G = Y - S + Lambda_X / mu, at the next
             # penalty; Anderson's history is for one penalty only.
             G = D - S + R * (mu_k / mu_next)
             mu = None
-            safeguard.reset()
-        elif s.memory:
-            G = safeguard.step(anderson, G, F)
         else:
-            G = G + F
+            G = anderson.step(G, F) if s.memory else G + F
     return PCPResult(**out)
 
 
@@ -688,7 +508,7 @@ def pcp(
     mu_max: float | None = None,
     memory: int = 10,
     regularization: float = 1e-10,
-    check_every: int = 4,
+    check_every: int = 3,
     chunk: int | None = None,
 ) -> PCPResult:
     r"""Principal component pursuit (Candès, Li, Ma, Wright 2011), solved to a certified optimum.
@@ -737,8 +557,6 @@ def pcp(
         :math:`0.4\sqrt{nm}`.
     :param memory: Anderson memory; 0 runs the plain method.
     :param regularization: Tikhonov weight of Anderson's least squares, relative.
-    :param check_every: iterations between certificate checks (the screen costs about an
-        iteration at n = 50; 4 was the fastest of 3, 4 and 6 on the benchmark's problems).
     :param chunk: problems run together; None chooses by device (on CPU, cache-sized chunks
         shared among torch's threads, :mod:`implicit_bias.batching`). Each problem runs
         alone, so results do not depend on it or on the rest of the batch.
