@@ -362,8 +362,8 @@ def _markdown(report: dict) -> str:
         f"(You et al. 2020, Sec. 4.1; lambda = 1/sqrt(n)), {report['settings']['problems']} problems per cell, "
         f"float64, best of {report['settings']['repeats']} interleaved runs (`benchmarks/bench_convex.py`).",
         "",
-        f"{m['processor'] or 'CPU'}, {m['cpu_count']} cores, {m['threads']} threads (torch) or processes "
-        f"(NumPy); {m['platform']}; torch {m['torch']}, NumPy {m['numpy']}; pyrpca "
+        f"Commit `{report['commit']}`, {m['description']}; {m['threads']} threads (torch) or processes "
+        f"(NumPy); torch {m['torch']}, NumPy {m['numpy']}; pyrpca "
         + ("installed" if report["pyrpca"] else "not installed: left out")
         + ".",
         "",
@@ -420,8 +420,14 @@ def main() -> None:
     pool.pool.shutdown()
     summary = _summary(rows, opts.sizes)
     _print(rows, summary, checks)
+    from bench_rpca import git_commit
+
+    from implicit_bias.publish import _machine
+
     report = {
+        "commit": git_commit(),
         "machine": {
+            "description": _machine(),
             "platform": platform.platform(),
             "processor": platform.processor(),
             "cpu_count": os.cpu_count(),
