@@ -273,6 +273,7 @@ BAD = [
         "figures.f.plot: unknown plot 'alpha_swep' (did you mean 'alpha_sweep'?)",
     ),
     ("an overlay that is not a mapping", "- rpca_alpha\n", "a configuration file must be a mapping"),
+    ("pack_jobs not true, false or null", "pack_jobs: sometimes", "config.pack_jobs: 'sometimes' is not of type"),
 ]
 
 
@@ -434,7 +435,8 @@ def _planned(tmp_path, directive: str, omitted: int, *config: str) -> dict:
     for block in re.split(r"\n(?=rule |localrule )", proc.stdout):
         rule = re.match(r"(?:local)?rule (run_\w+):", block)
         if rule:
-            job = re.search(r"job=(\S+)", block).group(1)
+            job = re.search(r"job=(\S+)", block)
+            job = job.group(1) if job else ""  # a packed sweep's one job has no job wildcard
             found = re.search(rf"^\s+{directive}: (\d+)$", block.split("\n\n")[0], re.MULTILINE)
             planned[(rule.group(1), job)] = int(found.group(1)) if found else omitted
     return planned
@@ -449,8 +451,18 @@ def test_the_workflow_gives_each_job_its_own_threads(tmp_path):
 
 def test_a_sweep_of_one_job_is_scheduled_first(tmp_path):
     priority = {}
-    for (rule, _), n in _planned(tmp_path, "priority", 0, "size=smoke").items():
+    for (rule, _), n in _planned(tmp_path, "priority", 0, "size=smoke", "pack_jobs=False").items():
         priority.setdefault(rule, set()).add(n)
     # One job (the alpha sweep, Theorem 1's batch): first; several (the grid's rows): after.
     assert priority["run_rpca_alpha"] == priority["run_theory_theorem1"] == {1}
     assert priority["run_rpca_phase"] == priority["run_sensing_init"] == {0}
+
+
+@pytest.mark.parametrize("size,pack", [("smoke", ""), ("quick", "True")])
+def test_pack_jobs_plans_one_job_per_sweep_where_asked(size, pack, tmp_path):
+    """pack_jobs: null (``pack_jobs=`` on the command line) packs at the smoke size, True at
+    any size. (Unpacked: the quick size's null above, the smoke size's False below.)"""
+    planned = _planned(tmp_path, "threads", 1, f"size={size}", f"pack_jobs={pack}", "only=[rpca_phase,sensing_init]")
+    assert sorted(planned) == [("run_rpca_phase", ""), ("run_sensing_init", "")]
+    # The packed job asks for the most threads any of its jobs needs (one each here).
+    assert planned[("run_rpca_phase", "")] == 1

@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from conftest import REPO, copy_checkout, run_snakemake, snakemake_exe
 
@@ -187,3 +188,23 @@ def test_a_run_continues_after_a_hard_kill(tmp_path):
     run_snakemake(tmp_path, "--cores", "1", "--configfile", str(overlay))
     assert len(list(jobs.glob("*/summary.csv"))) == 6
     assert (tmp_path / "results" / "scorecard.md").exists()
+
+
+def test_packed_jobs_equal_separate_jobs(smoke_run, tmp_path):
+    """pack_jobs: the smoke run's one process per sweep makes every job's tables, digit for
+    digit as a process per job does, in the same folders, with one log naming each job."""
+    sweep = "sensing_restart"
+    run_snakemake(tmp_path, "--cores", "2", "--config", "size=smoke", "pack_jobs=False", f"only=[{sweep}]")
+    packed, separate = smoke_run.path / "results" / sweep / "jobs", tmp_path / "results" / sweep / "jobs"
+    names = sorted(p.name for p in separate.iterdir())
+    assert names == ["method~gd", "method~restarted"] and sorted(p.name for p in packed.iterdir()) == names
+    for name in names:
+        for table in ("summary.csv", "curves.csv"):
+            a, b = (
+                pd.read_csv(root / name / table).drop(columns="wall_s", errors="ignore") for root in (packed, separate)
+            )
+            assert len(a) > 0
+            pd.testing.assert_frame_equal(a, b, check_exact=True, obj=f"{name}/{table}")
+    log = (smoke_run.path / "logs" / sweep / "jobs.log").read_text()
+    assert all(f"job {name}\n" in log for name in names)
+    assert sorted(p.name for p in (tmp_path / "logs" / sweep).glob("method~*.log")) == [f"{n}.log" for n in names]

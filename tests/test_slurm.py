@@ -130,6 +130,9 @@ def test_smoke_sweeps_through_slurm_equal_a_local_run(slurm_cluster, smoke_run, 
         "2",
         "--config",
         "size=smoke",
+        # One sbatch job per job: the local smoke run packs each sweep's jobs into one
+        # process (pack_jobs), so equal tables also show that packing changes no number.
+        "pack_jobs=False",
     )
     slurm_s = time.perf_counter() - start
     log = proc.stdout + proc.stderr

@@ -96,22 +96,72 @@ def shared_from(wildcards):
     return [f"results/{sweep}/jobs/{job}/{name}" for name in names]
 
 
+# One process runs all of a sweep's own jobs where pack_jobs says so (null: at the smoke size).
+PACK = CONFIG["size"] == "smoke" if CONFIG["pack_jobs"] is None else CONFIG["pack_jobs"]
+
+
+def packed(sweep):
+    """Whether this sweep's own jobs run together, as one Snakemake job (pack_jobs)."""
+    return PACK and len(own_jobs(sweep)) > 1
+
+
+def packed_outputs(sweep):
+    """The files of every own job of a packed sweep, which its one job makes."""
+    names = ["summary.csv", "curves.csv", *job_files(sweep)]
+    return [f"results/{sweep}/jobs/{job}/{name}" for job in own_jobs(sweep) for name in names]
+
+
+def packed_params(sweep):
+    """What a packed sweep's job needs: job_params without the job, plus every own job's
+    parameters and threads, by job name (each runs as it would alone)."""
+    settings = SWEEPS[sweep]
+    kind = REGISTRY.kind(settings["kind"])
+    params = sweep_params(sweep)
+    params["jobs"] = {
+        job: {"job": JOBS[sweep][job], "threads": kind.resources(settings, JOBS[sweep][job])["threads"]}
+        for job in own_jobs(sweep)
+    }
+    return params
+
+
+def packed_resources(sweep):
+    """A packed sweep's job asks for the most threads, GPUs and memory of its jobs and for
+    their summed run time."""
+    settings = SWEEPS[sweep]
+    kind = REGISTRY.kind(settings["kind"])
+    each = [kind.resources(settings, JOBS[sweep][job]) for job in own_jobs(sweep)]
+    out = {key: max(r[key] for r in each) for key in ("threads", "gpu", "mem_mb")}
+    out["runtime"] = sum(r["runtime"] for r in each)
+    return out
+
+
 def job_outputs(sweep, table):
     return [f"results/{sweep}/jobs/{job}/{table}.csv" for job in JOBS[sweep]]
 
 
-def job_params(wildcards):
-    """What a compute job needs: its family, sweep, settings, job parameters and numerics."""
-    settings = SWEEPS[wildcards.sweep]
+def sweep_params(sweep):
+    """What every compute job of a sweep needs: its family, sweep, settings and numerics."""
+    settings = SWEEPS[sweep]
     return {
         "module": REGISTRY.kind_module[settings["kind"]],
-        "sweep": wildcards.sweep,
+        "sweep": sweep,
         "settings": settings,
-        "job": JOBS[wildcards.sweep][wildcards.job],
         "seed": CONFIG["seed"],
         "device": CONFIG["device"],
         "dtype": CONFIG["dtype"],
     }
+
+
+def job_params(wildcards):
+    """What a compute job needs: sweep_params and the job's parameters (in the order that
+    Snakemake's record of a job's parameters has kept since before sweep_params)."""
+    params = sweep_params(wildcards.sweep)
+    job = {"job": JOBS[wildcards.sweep][wildcards.job]}
+    return (
+        {k: params[k] for k in ("module", "sweep", "settings")}
+        | job
+        | {k: params[k] for k in ("seed", "device", "dtype")}
+    )
 
 
 def job_resources(wildcards):

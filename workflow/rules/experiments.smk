@@ -8,34 +8,62 @@
 
 
 for sweep in SWEEPS:
+    if packed(sweep):
 
-    rule:
-        name:
-            f"run_{sweep}"
-        output:
-            summary="results/{sweep}/jobs/{job}/summary.csv",
-            curves="results/{sweep}/jobs/{job}/curves.csv",
-            files=[f"results/{{sweep}}/jobs/{{job}}/{name}" for name in job_files(sweep)],
-        log:
-            "logs/{sweep}/{job}.log",
-        benchmark:
-            "logs/{sweep}/{job}.benchmark.tsv"
-        wildcard_constraints:
-            sweep=re.escape(sweep),
-            job=one_of(own_jobs(sweep)),
-        priority: sweep_priority(sweep)
-        conda:
-            "../../environment.yml"
-        threads: lambda w: job_resources(w)["threads"]
-        resources:
-            gpu=lambda w: job_resources(w)["gpu"],
-            mem_mb=lambda w: job_resources(w)["mem_mb"],
-            runtime=lambda w: job_resources(w)["runtime"],
-        params:
-            job=job_params,
-            code=CODE[SWEEPS[sweep]["kind"]],
-        script:
-            "../scripts/run_job.py"
+        # pack_jobs: one process runs the sweep's own jobs one after another, each as it
+        # would alone (its parameters, seeds, threads and folder), saving the start-ups.
+        rule:
+            name:
+                f"run_{sweep}"
+            output:
+                packed_outputs(sweep),
+            log:
+                f"logs/{sweep}/jobs.log",
+            benchmark:
+                f"logs/{sweep}/jobs.benchmark.tsv"
+            priority: 1
+            conda:
+                "../../environment.yml"
+            threads: packed_resources(sweep)["threads"]
+            resources:
+                gpu=packed_resources(sweep)["gpu"],
+                mem_mb=packed_resources(sweep)["mem_mb"],
+                runtime=packed_resources(sweep)["runtime"],
+            params:
+                jobs=packed_params(sweep),
+                code=CODE[SWEEPS[sweep]["kind"]],
+            script:
+                "../scripts/run_job.py"
+
+    else:
+
+        rule:
+            name:
+                f"run_{sweep}"
+            output:
+                summary="results/{sweep}/jobs/{job}/summary.csv",
+                curves="results/{sweep}/jobs/{job}/curves.csv",
+                files=[f"results/{{sweep}}/jobs/{{job}}/{name}" for name in job_files(sweep)],
+            log:
+                "logs/{sweep}/{job}.log",
+            benchmark:
+                "logs/{sweep}/{job}.benchmark.tsv"
+            wildcard_constraints:
+                sweep=re.escape(sweep),
+                job=one_of(own_jobs(sweep)),
+            priority: sweep_priority(sweep)
+            conda:
+                "../../environment.yml"
+            threads: lambda w: job_resources(w)["threads"]
+            resources:
+                gpu=lambda w: job_resources(w)["gpu"],
+                mem_mb=lambda w: job_resources(w)["mem_mb"],
+                runtime=lambda w: job_resources(w)["runtime"],
+            params:
+                job=job_params,
+                code=CODE[SWEEPS[sweep]["kind"]],
+            script:
+                "../scripts/run_job.py"
 
     if len(own_jobs(sweep)) < len(JOBS[sweep]):
 
