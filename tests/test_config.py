@@ -427,13 +427,14 @@ def test_a_job_asks_for_the_threads_its_solver_uses(base_config, schema):
     assert registry().kind("rpca_alpha").resources(alpha, job)["threads"] == 2
 
 
-def _planned(tmp_path, directive: str, omitted: int, *config: str) -> dict:
+def _planned(tmp_path, directive: str, omitted: int, *config: str, rules: str = r"run_\w+") -> dict:
     """``{(rule, job): value}`` of a job directive (``threads``, ``priority``) in a dry run
-    with ``--config *config``; Snakemake omits the line where the value is ``omitted``."""
+    with ``--config *config``, for the rules whose names match ``rules``; Snakemake omits
+    the line where the value is ``omitted``."""
     proc = run_snakemake(tmp_path, "-n", "--cores", "2", "--config", *config)
     planned = {}
     for block in re.split(r"\n(?=rule |localrule )", proc.stdout):
-        rule = re.match(r"(?:local)?rule (run_\w+):", block)
+        rule = re.match(rf"(?:local)?rule ({rules}):", block)
         if rule:
             job = re.search(r"job=(\S+)", block)
             job = job.group(1) if job else ""  # a packed sweep's one job has no job wildcard
@@ -451,11 +452,14 @@ def test_the_workflow_gives_each_job_its_own_threads(tmp_path):
 
 def test_a_sweep_of_one_job_is_scheduled_first(tmp_path):
     priority = {}
-    for (rule, _), n in _planned(tmp_path, "priority", 0, "size=smoke", "pack_jobs=False").items():
+    planned = _planned(tmp_path, "priority", 0, "size=smoke", "pack_jobs=False", rules=r"\w+")
+    for (rule, _), n in planned.items():
         priority.setdefault(rule, set()).add(n)
     # One job (the alpha sweep, Theorem 1's batch): first; several (the grid's rows): after.
     assert priority["run_rpca_alpha"] == priority["run_theory_theorem1"] == {1}
     assert priority["run_rpca_phase"] == priority["run_sensing_init"] == {0}
+    # The tables and figures of a finished sweep before any of them, while the others run.
+    assert priority["aggregate"] == priority["figure"] == {2}
 
 
 @pytest.mark.parametrize("size,pack", [("smoke", ""), ("quick", "True")])

@@ -21,6 +21,7 @@ rule figure:
         "logs/figures/{figure}.log",
     benchmark:
         "logs/figures/{figure}.benchmark.tsv"
+    priority: 2
     localrule: True
     params:
         spec=figure_params,
