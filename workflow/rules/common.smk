@@ -112,8 +112,8 @@ def packed_outputs(sweep):
 
 
 def packed_params(sweep):
-    """What a packed sweep's job needs: job_params without the job, plus every own job's
-    parameters and threads, by job name (each runs as it would alone)."""
+    """What a packed sweep's job needs: sweep_params plus every own job's parameters and
+    threads, by job name (each runs as it would alone)."""
     settings = SWEEPS[sweep]
     kind = REGISTRY.kind(settings["kind"])
     params = sweep_params(sweep)
@@ -153,8 +153,9 @@ def sweep_params(sweep):
 
 
 def job_params(wildcards):
-    """What a compute job needs: sweep_params and the job's parameters (in the order that
-    Snakemake's record of a job's parameters has kept since before sweep_params)."""
+    """What a compute job needs: sweep_params and the job's parameters, keys in the order
+    they have always had (Snakemake compares the repr of a job's parameters with the one it
+    recorded, so another order would rerun finished jobs)."""
     params = sweep_params(wildcards.sweep)
     job = {"job": JOBS[wildcards.sweep][wildcards.job]}
     return (
