@@ -85,8 +85,9 @@ def own_jobs(sweep):
 def sweep_priority(sweep):
     """The scheduling priority of a sweep's compute jobs: a sweep of one job goes first. Its
     job cannot be shared among the cores, so started late it would run alone at the end
-    while the other cores idle (the longest-job-first rule, with one job standing for long)."""
-    return 1 if len(own_jobs(sweep)) == 1 else 0
+    while the other cores idle (the longest-job-first rule, with one job standing for long).
+    A packed sweep (pack_jobs) is one job too."""
+    return 1 if packed(sweep) or len(own_jobs(sweep)) == 1 else 0
 
 
 def shared_from(wildcards):
@@ -114,12 +115,9 @@ def packed_outputs(sweep):
 def packed_params(sweep):
     """What a packed sweep's job needs: sweep_params plus every own job's parameters and
     threads, by job name (each runs as it would alone)."""
-    settings = SWEEPS[sweep]
-    kind = REGISTRY.kind(settings["kind"])
     params = sweep_params(sweep)
     params["jobs"] = {
-        job: {"job": JOBS[sweep][job], "threads": kind.resources(settings, JOBS[sweep][job])["threads"]}
-        for job in own_jobs(sweep)
+        job: {"job": JOBS[sweep][job], "threads": resources_of(sweep, job)["threads"]} for job in own_jobs(sweep)
     }
     return params
 
@@ -127,9 +125,7 @@ def packed_params(sweep):
 def packed_resources(sweep):
     """A packed sweep's job asks for the most threads, GPUs and memory of its jobs and for
     their summed run time."""
-    settings = SWEEPS[sweep]
-    kind = REGISTRY.kind(settings["kind"])
-    each = [kind.resources(settings, JOBS[sweep][job]) for job in own_jobs(sweep)]
+    each = [resources_of(sweep, job) for job in own_jobs(sweep)]
     out = {key: max(r[key] for r in each) for key in ("threads", "gpu", "mem_mb")}
     out["runtime"] = sum(r["runtime"] for r in each)
     return out
@@ -165,11 +161,15 @@ def job_params(wildcards):
     )
 
 
-def job_resources(wildcards):
+def resources_of(sweep, job):
     """What one job asks the scheduler for: its kind decides from the sweep's settings and
     the job's parameters (a job of a one-thread solver asks for one thread, say)."""
-    settings = SWEEPS[wildcards.sweep]
-    return REGISTRY.kind(settings["kind"]).resources(settings, JOBS[wildcards.sweep][wildcards.job])
+    settings = SWEEPS[sweep]
+    return REGISTRY.kind(settings["kind"]).resources(settings, JOBS[sweep][job])
+
+
+def job_resources(wildcards):
+    return resources_of(wildcards.sweep, wildcards.job)
 
 
 def figure_tables(wildcards):

@@ -12,6 +12,8 @@ for sweep in SWEEPS:
 
         # pack_jobs: one process runs the sweep's own jobs one after another, each as it
         # would alone (its parameters, seeds, threads and folder), saving the start-ups.
+        packed_asks = packed_resources(sweep)
+
         rule:
             name:
                 f"run_{sweep}"
@@ -21,14 +23,14 @@ for sweep in SWEEPS:
                 f"logs/{sweep}/jobs.log",
             benchmark:
                 f"logs/{sweep}/jobs.benchmark.tsv"
-            priority: 1
+            priority: sweep_priority(sweep)
             conda:
                 "../../environment.yml"
-            threads: packed_resources(sweep)["threads"]
+            threads: packed_asks["threads"]
             resources:
-                gpu=packed_resources(sweep)["gpu"],
-                mem_mb=packed_resources(sweep)["mem_mb"],
-                runtime=packed_resources(sweep)["runtime"],
+                gpu=packed_asks["gpu"],
+                mem_mb=packed_asks["mem_mb"],
+                runtime=packed_asks["runtime"],
             params:
                 jobs=packed_params(sweep),
                 code=CODE[SWEEPS[sweep]["kind"]],
